@@ -1,0 +1,20 @@
+//! Generated gRPC types and clients/servers for every Créneau service, plus
+//! the file descriptor sets their reflection endpoints serve.
+#![forbid(unsafe_code)]
+
+macro_rules! package {
+    ($module:ident, $package:literal, $descriptor:literal) => {
+        pub mod $module {
+            pub mod v1 {
+                tonic::include_proto!($package);
+                /// Encoded `FileDescriptorSet` for gRPC reflection.
+                pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/", $descriptor));
+            }
+        }
+    };
+}
+
+package!(eligibility, "creneau.eligibility.v1", "eligibility_descriptor.bin");
+package!(centre_directory, "creneau.centre_directory.v1", "centre_directory_descriptor.bin");
+package!(slot_inventory, "creneau.slot_inventory.v1", "slot_inventory_descriptor.bin");
+package!(notification, "creneau.notification.v1", "notification_descriptor.bin");
