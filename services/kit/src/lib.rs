@@ -1,0 +1,20 @@
+//! The runtime every Créneau service shares, written once: layered settings,
+//! telemetry, the gRPC server with health, reflection and standard limits,
+//! graceful shutdown, database connection and gRPC client channels.
+//! Domain, storage and transport stay in each service.
+#![forbid(unsafe_code)]
+
+pub mod attestation;
+pub mod client;
+pub mod db;
+pub mod entrypoint;
+pub mod errors;
+pub mod server;
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;
+#[cfg(feature = "test-util")]
+pub mod testing;
+pub mod vocab;
+
+pub use settings::{DatabaseSettings, ServerSettings, TelemetrySettings};

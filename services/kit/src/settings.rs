@@ -1,0 +1,181 @@
+//! Layered settings: defaults embedded in the binary, then an optional file,
+//! then environment variables (`CRENEAU__DATABASE__URL`). Secrets are
+//! `SecretString`s so they never reach a log line or a `Debug` print.
+
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Where a gRPC or HTTP server listens and how it protects itself.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    /// Requests running longer are answered `DEADLINE_EXCEEDED`.
+    pub request_timeout_ms: u64,
+    /// In-flight requests across all connections; beyond it requests are shed
+    /// at once with `RESOURCE_EXHAUSTED` rather than queued into a timeout.
+    pub concurrency_limit: usize,
+    /// Time in-flight requests get to finish after SIGTERM.
+    pub grace_period_ms: u64,
+}
+
+impl ServerSettings {
+    pub fn local(port: u16) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port,
+            request_timeout_ms: 10_000,
+            concurrency_limit: 1024,
+            grace_period_ms: 20_000,
+        }
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn grace_period(&self) -> Duration {
+        Duration::from_millis(self.grace_period_ms)
+    }
+
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://path?mode=rwc`.
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+impl DatabaseSettings {
+    pub fn new(url: impl Into<String>) -> Self {
+        let url: String = url.into();
+        // SQLite allows one writer at a time: a single connection turns lock
+        // contention into an orderly queue instead of `database is locked`.
+        let max_connections = if url.starts_with("sqlite:") { 1 } else { 20 };
+        Self { url: SecretString::from(url), max_connections }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    /// An `EnvFilter` directive, e.g. `info,sqlx=warn`.
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    /// OTLP/gRPC collector; spans are exported only when set.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self { log_filter: "info".into(), log_format: LogFormat::Pretty, otlp_endpoint: None }
+    }
+}
+
+/// Defaults every service shares; a service's own defaults are layered on top.
+const COMMON_DEFAULTS: &str = r#"
+[server]
+host = "0.0.0.0"
+port = 50051
+request_timeout_ms = 10000
+concurrency_limit = 1024
+grace_period_ms = 20000
+
+[telemetry]
+log_filter = "info"
+log_format = "json"
+"#;
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct SettingsError(#[from] config::ConfigError);
+
+/// Loads settings: common defaults, then `service_defaults` (TOML), then the
+/// file named by `CRENEAU_CONFIG` if set, then `CRENEAU__SECTION__KEY`
+/// environment variables.
+pub fn load<T: DeserializeOwned>(service_defaults: &str) -> Result<T, SettingsError> {
+    load_from(service_defaults, std::env::vars())
+}
+
+fn load_from<T: DeserializeOwned>(
+    service_defaults: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, SettingsError> {
+    let vars: std::collections::HashMap<String, String> = vars.into_iter().collect();
+    let mut builder = Config::builder()
+        .add_source(File::from_str(COMMON_DEFAULTS, FileFormat::Toml))
+        .add_source(File::from_str(service_defaults, FileFormat::Toml));
+    if let Some(path) = vars.get("CRENEAU_CONFIG") {
+        builder = builder.add_source(File::with_name(path).required(true));
+    }
+    let env = Environment::with_prefix("CRENEAU")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .source(Some(vars.into_iter().collect()));
+    Ok(builder.add_source(env).build()?.try_deserialize()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Sample {
+        server: ServerSettings,
+        database: DatabaseSettings,
+        telemetry: TelemetrySettings,
+    }
+
+    const DEFAULTS: &str = r#"
+[database]
+url = "sqlite://x.db?mode=rwc"
+max_connections = 1
+"#;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let vars = [
+            ("CRENEAU__DATABASE__URL", "postgres://db/creneau"),
+            ("CRENEAU__SERVER__PORT", "7000"),
+            ("CRENEAU__TELEMETRY__LOG_FORMAT", "pretty"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let s: Sample = load_from(DEFAULTS, vars).unwrap();
+        assert_eq!(s.database.url.expose_secret(), "postgres://db/creneau");
+        assert_eq!(s.server.port, 7000);
+        assert_eq!(s.telemetry.log_format, LogFormat::Pretty);
+        assert_eq!(s.server.grace_period_ms, 20000);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s: Sample = load_from(DEFAULTS, []).unwrap();
+        assert!(!format!("{s:?}").contains("x.db"));
+    }
+
+    #[test]
+    fn a_bad_value_is_a_clear_error() {
+        let vars = [("CRENEAU__SERVER__PORT".to_string(), "seventy".to_string())];
+        let err = load_from::<Sample>(DEFAULTS, vars).unwrap_err().to_string();
+        assert!(err.contains("port"), "{err}");
+    }
+}

@@ -1,0 +1,123 @@
+//! Logs and traces. Logs go to stdout (JSON in production); spans are
+//! exported over OTLP when an endpoint is configured. W3C trace context is
+//! injected into outgoing gRPC metadata and extracted from incoming headers,
+//! so one booking is one trace across services.
+
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{Context, global};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter};
+
+use crate::settings::{LogFormat, TelemetrySettings};
+
+/// Keeps the span exporter alive; flushes it on `shutdown`.
+#[must_use = "dropping the guard stops span export"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("span exporter shutdown failed: {error}");
+        }
+    }
+}
+
+/// Installs the global subscriber. Fails if one is already installed.
+pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Result<Telemetry> {
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    // Filter per layer: a global `warn` filter would disable the spans the
+    // exporter needs.
+    let filter = EnvFilter::try_new(&settings.log_filter)?;
+    let fmt = match settings.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_current_span(true).with_filter(filter).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_filter(filter).boxed(),
+    };
+    let (otel, provider) = match &settings.otlp_endpoint {
+        Some(endpoint) => {
+            use opentelemetry_otlp::WithExportConfig;
+            let exporter =
+                opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build()?;
+            let provider = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(Resource::builder().with_service_name(service).build())
+                .build();
+            let layer =
+                tracing_opentelemetry::layer().with_tracer(provider.tracer(service)).with_filter(LevelFilter::INFO);
+            global::set_tracer_provider(provider.clone());
+            (Some(layer), Some(provider))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry().with(fmt).with(otel).try_init()?;
+    Ok(Telemetry { provider })
+}
+
+/// For tests: logs only when `TEST_LOG` is set, installed at most once.
+pub fn init_for_tests() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        global::set_text_map_propagator(TraceContextPropagator::new());
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt().with_env_filter(EnvFilter::new("info")).with_test_writer().try_init();
+        }
+    });
+}
+
+/// Injects the current span's trace context into every outgoing gRPC call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceContextInjector;
+
+impl tonic::service::Interceptor for TraceContextInjector {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let context = tracing::Span::current().context();
+        global::get_text_map_propagator(|propagator| {
+            propagator.inject_context(&context, &mut MetadataInjector(request.metadata_mut()))
+        });
+        Ok(request)
+    }
+}
+
+struct MetadataInjector<'a>(&'a mut MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (MetadataKey::from_bytes(key.as_bytes()), MetadataValue::try_from(value.as_str()))
+        {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// The remote parent context carried by incoming HTTP or gRPC headers.
+pub fn extract_context(headers: &http::HeaderMap) -> Context {
+    global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)))
+}
+
+/// Makes `span` a child of the trace named in `headers`, if any.
+pub fn set_remote_parent(span: &tracing::Span, headers: &http::HeaderMap) {
+    // Fails only when no OpenTelemetry layer is installed: nothing to link.
+    let _ = span.set_parent(extract_context(headers));
+}

@@ -1,0 +1,74 @@
+//! Vocabulary every service speaks: vaccine codes. Parsed once at each
+//! boundary into `Vaccine`, never passed around as free text.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Vaccine {
+    Pfizer,
+    Moderna,
+    AstraZeneca,
+    Janssen,
+    Novavax,
+}
+
+impl Vaccine {
+    pub const ALL: [Vaccine; 5] =
+        [Vaccine::Pfizer, Vaccine::Moderna, Vaccine::AstraZeneca, Vaccine::Janssen, Vaccine::Novavax];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Vaccine::Pfizer => "pfizer",
+            Vaccine::Moderna => "moderna",
+            Vaccine::AstraZeneca => "astrazeneca",
+            Vaccine::Janssen => "janssen",
+            Vaccine::Novavax => "novavax",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Vaccine::Pfizer => "Pfizer-BioNTech",
+            Vaccine::Moderna => "Moderna",
+            Vaccine::AstraZeneca => "AstraZeneca",
+            Vaccine::Janssen => "Janssen",
+            Vaccine::Novavax => "Novavax",
+        }
+    }
+}
+
+impl fmt::Display for Vaccine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown vaccine {0:?} (known: pfizer, moderna, astrazeneca, janssen, novavax)")]
+pub struct UnknownVaccine(pub String);
+
+impl FromStr for Vaccine {
+    type Err = UnknownVaccine;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Vaccine::ALL
+            .into_iter()
+            .find(|v| v.code().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownVaccine(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_unknown_is_an_error() {
+        for v in Vaccine::ALL {
+            assert_eq!(v.code().parse::<Vaccine>(), Ok(v));
+        }
+        assert_eq!(" Pfizer ".parse::<Vaccine>(), Ok(Vaccine::Pfizer));
+        assert!("sputnik".parse::<Vaccine>().is_err());
+    }
+}
