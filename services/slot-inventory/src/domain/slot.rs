@@ -1,0 +1,99 @@
+use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
+use creneau_kit::vocab::Vaccine;
+
+use super::BookingError;
+
+const MAX_CAPACITY: u32 = 10_000;
+const MAX_SLOT_LENGTH_HOURS: i64 = 12;
+const MAX_WINDOW_DAYS: u32 = 62;
+
+/// Slot times are whole seconds: databases differ in sub-second precision,
+/// and a slot must compare equal to itself after a round trip.
+fn instant(raw: &str, field: &str) -> Result<DateTime<Utc>, BookingError> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.with_nanosecond(0).unwrap_or(t))
+        .map_err(|_| BookingError::Invalid(format!("{field} must be an RFC 3339 timestamp")))
+}
+
+/// A slot a centre publishes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSlot {
+    pub vaccine: Vaccine,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub capacity: u32,
+}
+
+impl NewSlot {
+    pub fn parse(vaccine: &str, starts_at: &str, ends_at: &str, capacity: u32) -> Result<Self, BookingError> {
+        let vaccine = vaccine.parse::<Vaccine>().map_err(|e| BookingError::Invalid(e.to_string()))?;
+        let starts_at = instant(starts_at, "starts_at")?;
+        let ends_at = instant(ends_at, "ends_at")?;
+        if ends_at <= starts_at || ends_at - starts_at > Duration::hours(MAX_SLOT_LENGTH_HOURS) {
+            return Err(BookingError::Invalid(format!(
+                "ends_at must be after starts_at, at most {MAX_SLOT_LENGTH_HOURS} h later"
+            )));
+        }
+        if capacity == 0 || capacity > MAX_CAPACITY {
+            return Err(BookingError::Invalid(format!("capacity must be 1 to {MAX_CAPACITY}")));
+        }
+        Ok(Self { vaccine, starts_at, ends_at, capacity })
+    }
+}
+
+/// Whole UTC days to list slots for: `[from, from + days)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotWindow {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl SlotWindow {
+    pub fn parse(from: &str, days: u32, today: NaiveDate) -> Result<Self, BookingError> {
+        let from = if from.trim().is_empty() {
+            today
+        } else {
+            NaiveDate::parse_from_str(from.trim(), "%Y-%m-%d")
+                .map_err(|_| BookingError::Invalid("from must be a date written YYYY-MM-DD".into()))?
+        };
+        let days = if days == 0 { 7 } else { days };
+        if days > MAX_WINDOW_DAYS {
+            return Err(BookingError::Invalid(format!("days must be 1 to {MAX_WINDOW_DAYS}")));
+        }
+        let start = from.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        Ok(Self { start, end: start + Duration::days(i64::from(days)) })
+    }
+
+    pub fn from_instant(start: DateTime<Utc>, days: u32) -> Result<Self, BookingError> {
+        let days = if days == 0 { 7 } else { days };
+        if days > MAX_WINDOW_DAYS {
+            return Err(BookingError::Invalid(format!("days must be 1 to {MAX_WINDOW_DAYS}")));
+        }
+        Ok(Self { start, end: start + Duration::days(i64::from(days)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_need_a_known_vaccine_an_order_and_a_capacity() {
+        let ok = NewSlot::parse("pfizer", "2026-12-01T09:00:00Z", "2026-12-01T09:15:00+00:00", 3).unwrap();
+        assert_eq!(ok.capacity, 3);
+        assert!(NewSlot::parse("sputnik", "2026-12-01T09:00:00Z", "2026-12-01T09:15:00Z", 3).is_err());
+        assert!(NewSlot::parse("pfizer", "2026-12-01T09:15:00Z", "2026-12-01T09:00:00Z", 3).is_err());
+        assert!(NewSlot::parse("pfizer", "2026-12-01T09:00:00Z", "2026-12-01T09:15:00Z", 0).is_err());
+        assert!(NewSlot::parse("pfizer", "tomorrow", "2026-12-01T09:15:00Z", 1).is_err());
+    }
+
+    #[test]
+    fn windows_default_to_a_week_and_are_bounded() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let w = SlotWindow::parse("", 0, today).unwrap();
+        assert_eq!(w.end - w.start, Duration::days(7));
+        assert!(SlotWindow::parse("2026-13-01", 7, today).is_err());
+        assert!(SlotWindow::parse("2026-12-01", 400, today).is_err());
+    }
+}

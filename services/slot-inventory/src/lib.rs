@@ -1,0 +1,13 @@
+//! Slot inventory: slots, bookings and their capacity, and the outbox of
+//! booking events.
+#![forbid(unsafe_code)]
+
+pub mod domain;
+mod grpc;
+pub mod relay;
+pub mod settings;
+mod startup;
+pub mod storage;
+
+pub use settings::{Settings, SlotInventorySettings};
+pub use startup::{Application, SERVICE};
