@@ -1,0 +1,114 @@
+//! gRPC transport of the notification service.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use creneau_kit::client::GrpcChannel;
+use creneau_kit::errors;
+use creneau_proto::centre_directory::v1::GetCentreRequest;
+use creneau_proto::centre_directory::v1::centre_directory_client::CentreDirectoryClient;
+use creneau_proto::notification::v1::{self as pb, event::Kind, notification_server::Notification};
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+
+use crate::domain::{self, CentreDetails};
+use crate::storage;
+
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+const MAX_EVENTS_PER_CALL: usize = 1000;
+
+pub struct NotificationService {
+    db: DatabaseConnection,
+    centres: Option<CentreDirectoryClient<GrpcChannel>>,
+    wakeup: Arc<Notify>,
+}
+
+impl NotificationService {
+    pub fn new(
+        db: DatabaseConnection,
+        centres: Option<CentreDirectoryClient<GrpcChannel>>,
+        wakeup: Arc<Notify>,
+    ) -> Self {
+        Self { db, centres, wakeup }
+    }
+
+    /// Centre names and addresses make a message useful; a directory that
+    /// does not answer in time must not hold messages back, so they then go
+    /// out with the centre's id only.
+    async fn centre_details(&self, kind: &Kind) -> HashMap<String, CentreDetails> {
+        let appointments = match kind {
+            Kind::BookingConfirmed(e) => &e.appointments,
+            Kind::BookingCancelled(e) => &e.appointments,
+        };
+        let mut found = HashMap::new();
+        let Some(client) = &self.centres else {
+            return found;
+        };
+        for a in appointments {
+            if found.contains_key(&a.centre_id) {
+                continue;
+            }
+            let mut request = Request::new(GetCentreRequest { id: a.centre_id.clone() });
+            request.set_timeout(LOOKUP_TIMEOUT);
+            match client.clone().get_centre(request).await {
+                Ok(centre) => {
+                    let c = centre.into_inner();
+                    found.insert(
+                        a.centre_id.clone(),
+                        CentreDetails { name: c.name, address: c.address, postcode: c.postcode, city: c.city },
+                    );
+                }
+                Err(status) => tracing::warn!(centre_id = %a.centre_id, %status, "centre lookup failed"),
+            }
+        }
+        found
+    }
+}
+
+fn kind_name(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::BookingConfirmed(_) => "booking.confirmed",
+        Kind::BookingCancelled(_) => "booking.cancelled",
+    }
+}
+
+#[tonic::async_trait]
+impl Notification for NotificationService {
+    #[tracing::instrument(skip_all, fields(events = request.get_ref().events.len()))]
+    async fn deliver(&self, request: Request<pb::DeliverRequest>) -> Result<Response<pb::DeliverResponse>, Status> {
+        let events = request.into_inner().events;
+        if events.len() > MAX_EVENTS_PER_CALL {
+            return Err(errors::invalid_argument(format!("at most {MAX_EVENTS_PER_CALL} events per call")));
+        }
+        // Check the whole batch first: a relay must not get half a batch
+        // accepted and then a refusal it would retry forever.
+        for event in &events {
+            if event.id.trim().is_empty() || event.kind.is_none() {
+                return Err(errors::invalid_argument("every event needs an id and a kind"));
+            }
+        }
+        let mut accepted = 0;
+        for event in events {
+            let kind = event.kind.expect("checked above");
+            if storage::is_known(&self.db, &event.id).await.map_err(|e| errors::internal(&e))? {
+                continue;
+            }
+            let centres = self.centre_details(&kind).await;
+            let message = domain::render(&kind, &|id| centres.get(id).cloned());
+            if message.is_none() {
+                tracing::warn!(event_id = %event.id, "event has no reachable recipient");
+            }
+            let new = storage::accept(&self.db, &event.id, kind_name(&kind), message.as_ref(), Utc::now())
+                .await
+                .map_err(|e| errors::internal(&e))?;
+            accepted += u32::from(new);
+        }
+        if accepted > 0 {
+            self.wakeup.notify_one();
+        }
+        Ok(Response::new(pb::DeliverResponse { accepted }))
+    }
+}
