@@ -1,0 +1,4 @@
+//! API tests of eligibility over real gRPC, on PostgreSQL and SQLite.
+
+mod check;
+mod helpers;
