@@ -1,0 +1,24 @@
+//! Centre-directory domain: what a centre is, and how a search near a
+//! place is asked and answered.
+
+mod centre;
+mod geo;
+mod search;
+
+pub use centre::{CentreId, NewCentre};
+pub use geo::{BoundingBox, Point, distance_km};
+pub use search::{Near, SearchQuery};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("unknown postcode {0:?}")]
+    UnknownPostcode(String),
+    #[error("no published centre with id {0:?}")]
+    NotFound(String),
+    #[error("availability unavailable: {0}")]
+    Availability(tonic::Status),
+    #[error("storage: {0}")]
+    Storage(#[from] sea_orm::DbErr),
+}

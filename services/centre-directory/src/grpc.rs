@@ -1,0 +1,169 @@
+//! gRPC transport of the centre directory.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use creneau_kit::client::GrpcChannel;
+use creneau_kit::errors::{self, reason};
+use creneau_proto::centre_directory::v1::{self as pb, centre_directory_server::CentreDirectory};
+use creneau_proto::slot_inventory::v1::{AvailabilitySummaryRequest, slot_inventory_client::SlotInventoryClient};
+use sea_orm::DatabaseConnection;
+use tonic::{Code, Request, Response, Status};
+
+use crate::domain::{BoundingBox, DirectoryError, Near, NewCentre, SearchQuery, distance_km};
+use crate::storage::{self, CentreRecord};
+
+/// Availability shown next to a centre covers the coming week.
+const AVAILABILITY_DAYS: u32 = 7;
+const AVAILABILITY_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub struct CentreDirectoryService {
+    db: DatabaseConnection,
+    slots: SlotInventoryClient<GrpcChannel>,
+}
+
+impl CentreDirectoryService {
+    pub fn new(db: DatabaseConnection, slots: SlotInventoryClient<GrpcChannel>) -> Self {
+        Self { db, slots }
+    }
+
+    /// Live availability from slot-inventory (never a cache: stale
+    /// availability is what sends citizens to centres with nothing left).
+    async fn availability(
+        &self,
+        centres: &[CentreRecord],
+        vaccine: Option<&str>,
+    ) -> Result<HashMap<String, (Option<String>, u32)>, DirectoryError> {
+        if centres.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut request = Request::new(AvailabilitySummaryRequest {
+            centre_ids: centres.iter().map(|c| c.centre.id.clone()).collect(),
+            from: None,
+            days: AVAILABILITY_DAYS,
+            vaccine: vaccine.map(str::to_owned),
+        });
+        request.set_timeout(AVAILABILITY_TIMEOUT);
+        let summary =
+            self.slots.clone().availability_summary(request).await.map_err(DirectoryError::Availability)?.into_inner();
+        Ok(summary.centres.into_iter().map(|c| (c.centre_id, (c.next_slot, c.available_slots))).collect())
+    }
+}
+
+fn to_status(error: DirectoryError) -> Status {
+    match error {
+        DirectoryError::Invalid(_) | DirectoryError::UnknownPostcode(_) => errors::invalid_argument(error.to_string()),
+        DirectoryError::NotFound(_) => errors::not_found(error.to_string()),
+        DirectoryError::Availability(status) => {
+            tracing::warn!(%status, "slot-inventory did not answer");
+            errors::status(Code::Unavailable, reason::UNAVAILABLE, "availability is temporarily unavailable")
+        }
+        DirectoryError::Storage(err) => errors::internal(&err),
+    }
+}
+
+fn to_pb(record: CentreRecord, distance: Option<f64>, availability: Option<&(Option<String>, u32)>) -> pb::Centre {
+    let c = record.centre;
+    pb::Centre {
+        id: c.id,
+        name: c.name,
+        address: c.address,
+        postcode: c.postcode,
+        city: c.city,
+        department: c.department,
+        lat: c.lat,
+        lon: c.lon,
+        vaccines: record.vaccines,
+        accessible: c.accessible,
+        phone: c.phone,
+        publish_at: c.publish_at.to_rfc3339(),
+        distance_km: distance.map(|d| (d * 100.0).round() / 100.0),
+        next_slot: availability.and_then(|(next, _)| next.clone()),
+        available_slots_7d: availability.map_or(0, |(_, n)| *n),
+    }
+}
+
+#[tonic::async_trait]
+impl CentreDirectory for CentreDirectoryService {
+    #[tracing::instrument(skip_all)]
+    async fn search_centres(
+        &self,
+        request: Request<pb::SearchCentresRequest>,
+    ) -> Result<Response<pb::SearchCentresResponse>, Status> {
+        let r = request.into_inner();
+        let (postcode, point) = match r.near {
+            Some(pb::search_centres_request::Near::Postcode(p)) => (Some(p), None),
+            Some(pb::search_centres_request::Near::Coordinates(c)) => (None, Some((c.lat, c.lon))),
+            None => (None, None),
+        };
+        let query = SearchQuery::parse(postcode.as_deref(), point, r.radius_km, r.vaccine.as_deref(), r.limit)
+            .map_err(to_status)?;
+        let origin = match &query.near {
+            Near::Point(p) => *p,
+            Near::Postcode(code) => storage::locate_postcode(&self.db, code)
+                .await
+                .map_err(|e| to_status(e.into()))?
+                .ok_or_else(|| to_status(DirectoryError::UnknownPostcode(code.clone())))?,
+        };
+        let vaccine = query.vaccine.map(|v| v.code());
+        let candidates =
+            storage::published_in_box(&self.db, BoundingBox::around(origin, query.radius_km), vaccine, Utc::now())
+                .await
+                .map_err(|e| to_status(e.into()))?;
+        let mut nearby: Vec<(f64, CentreRecord)> = candidates
+            .into_iter()
+            .filter_map(|c| {
+                let d = distance_km(origin, crate::domain::Point { lat: c.centre.lat, lon: c.centre.lon });
+                (d <= query.radius_km).then_some((d, c))
+            })
+            .collect();
+        nearby.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.centre.id.cmp(&b.1.centre.id)));
+        nearby.truncate(query.limit as usize);
+        let records: Vec<CentreRecord> = nearby.iter().map(|(_, c)| c.clone()).collect();
+        let availability = self.availability(&records, vaccine).await.map_err(to_status)?;
+        let centres = nearby
+            .into_iter()
+            .map(|(d, c)| {
+                let a = availability.get(&c.centre.id);
+                to_pb(c, Some(d), a)
+            })
+            .collect();
+        Ok(Response::new(pb::SearchCentresResponse { centres }))
+    }
+
+    #[tracing::instrument(skip_all, fields(centre_id = %request.get_ref().id))]
+    async fn get_centre(&self, request: Request<pb::GetCentreRequest>) -> Result<Response<pb::Centre>, Status> {
+        let id = request.into_inner().id;
+        let record = storage::find_published(&self.db, id.trim(), Utc::now())
+            .await
+            .map_err(|e| to_status(e.into()))?
+            .ok_or_else(|| to_status(DirectoryError::NotFound(id.clone())))?;
+        let availability = self.availability(std::slice::from_ref(&record), None).await.map_err(to_status)?;
+        let a = availability.get(&record.centre.id).cloned();
+        Ok(Response::new(to_pb(record, None, a.as_ref())))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn upsert_centre(&self, request: Request<pb::UpsertCentreRequest>) -> Result<Response<pb::Centre>, Status> {
+        let c = request.into_inner().centre.ok_or_else(|| errors::invalid_argument("centre is required"))?;
+        let centre = NewCentre::parse(
+            &c.id,
+            &c.name,
+            &c.address,
+            &c.postcode,
+            &c.city,
+            &c.department,
+            c.lat,
+            c.lon,
+            &c.vaccines,
+            c.accessible,
+            &c.phone,
+            &c.publish_at,
+        )
+        .map_err(to_status)?;
+        let stored = storage::upsert_centre(&self.db, &centre, Utc::now()).await.map_err(|e| to_status(e.into()))?;
+        tracing::info!(centre_id = %centre.id.as_str(), "centre saved");
+        Ok(Response::new(to_pb(stored, None, None)))
+    }
+}

@@ -1,0 +1,50 @@
+//! Building and running the centre-directory server.
+
+use std::future::Future;
+
+use anyhow::Context;
+use creneau_kit::server::GrpcServer;
+use creneau_proto::centre_directory::v1::{FILE_DESCRIPTOR_SET, centre_directory_server::CentreDirectoryServer};
+use creneau_proto::slot_inventory::v1::slot_inventory_client::SlotInventoryClient;
+use sea_orm::DatabaseConnection;
+
+use crate::grpc::CentreDirectoryService;
+use crate::settings::Settings;
+
+pub const SERVICE: &str = "centre-directory";
+
+pub struct Application {
+    server: GrpcServer,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = creneau_kit::db::connect(&settings.database).await.context("connecting to the database")?;
+        Self::build_with(settings, db).await
+    }
+
+    pub async fn build_with(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let slots =
+            SlotInventoryClient::new(creneau_kit::client::channel(&settings.centre_directory.slot_inventory_url)?);
+        let service = CentreDirectoryService::new(db.clone(), slots);
+        let server = GrpcServer::bind(&settings.server)
+            .await
+            .with_context(|| format!("binding {}", settings.server.address()))?
+            .add_service(CentreDirectoryServer::new(service))
+            .with_reflection(FILE_DESCRIPTOR_SET)
+            .with_readiness(creneau_kit::db::readiness(db, SERVICE));
+        Ok(Self { server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.local_addr().port()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(creneau_kit::shutdown::signal()).await
+    }
+
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        self.server.serve(shutdown).await
+    }
+}

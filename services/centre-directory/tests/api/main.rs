@@ -1,0 +1,5 @@
+//! API tests of the centre directory over real gRPC, with a real
+//! slot-inventory behind it, on PostgreSQL and SQLite.
+
+mod helpers;
+mod search;
