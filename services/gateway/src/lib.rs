@@ -1,0 +1,13 @@
+//! Gateway: the public HTTP/JSON API of Créneau, mapped onto the services'
+//! gRPC APIs.
+#![forbid(unsafe_code)]
+
+mod backends;
+mod extract;
+mod problem;
+mod routes;
+pub mod settings;
+mod startup;
+
+pub use settings::{GatewaySettings, Settings};
+pub use startup::{Application, SERVICE};

@@ -1,0 +1,186 @@
+//! Every error the public API returns: RFC 9457 problem details, mapped
+//! once from backend statuses and request rejections.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use creneau_kit::errors::{self, reason};
+use serde::Serialize;
+use tonic::Code;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    Validation,
+    NotFound,
+    SlotFull,
+    AlreadyBooked,
+    NotEligible,
+    InvalidAttestation,
+    IdempotencyConflict,
+    Unauthorized,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unavailable,
+    Timeout,
+    Internal,
+}
+
+impl ProblemKind {
+    fn slug(self) -> &'static str {
+        match self {
+            ProblemKind::Validation => "validation",
+            ProblemKind::NotFound => "not-found",
+            ProblemKind::SlotFull => "slot-full",
+            ProblemKind::AlreadyBooked => "already-booked",
+            ProblemKind::NotEligible => "not-eligible",
+            ProblemKind::InvalidAttestation => "invalid-attestation",
+            ProblemKind::IdempotencyConflict => "idempotency-conflict",
+            ProblemKind::Unauthorized => "unauthorized",
+            ProblemKind::PayloadTooLarge => "payload-too-large",
+            ProblemKind::UnsupportedMediaType => "unsupported-media-type",
+            ProblemKind::Unavailable => "unavailable",
+            ProblemKind::Timeout => "timeout",
+            ProblemKind::Internal => "internal",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            ProblemKind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::NotFound => StatusCode::NOT_FOUND,
+            ProblemKind::SlotFull | ProblemKind::AlreadyBooked | ProblemKind::IdempotencyConflict => {
+                StatusCode::CONFLICT
+            }
+            ProblemKind::NotEligible | ProblemKind::InvalidAttestation => StatusCode::FORBIDDEN,
+            ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            ProblemKind::Validation => "The request is not valid",
+            ProblemKind::NotFound => "Not found",
+            ProblemKind::SlotFull => "This slot is full",
+            ProblemKind::AlreadyBooked => "This person already has a booking",
+            ProblemKind::NotEligible => "Not eligible",
+            ProblemKind::InvalidAttestation => "Invalid eligibility attestation",
+            ProblemKind::IdempotencyConflict => "Idempotency key reused with a different request",
+            ProblemKind::Unauthorized => "Credentials required",
+            ProblemKind::PayloadTooLarge => "Request body too large",
+            ProblemKind::UnsupportedMediaType => "Unsupported media type",
+            ProblemKind::Unavailable => "Service temporarily unavailable",
+            ProblemKind::Timeout => "The request took too long",
+            ProblemKind::Internal => "Internal error",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub detail: String,
+    /// Overrides the kind's status where HTTP needs another (400 for a
+    /// missing header).
+    pub status: Option<StatusCode>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self { kind, detail: detail.into(), status: None }
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub fn validation(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::Validation, detail)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status.unwrap_or_else(|| self.kind.status());
+        let body = Body {
+            kind: format!("/problems/{}", self.kind.slug()),
+            title: self.kind.title(),
+            status: status.as_u16(),
+            detail: &self.detail,
+        };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        match self.kind {
+            ProblemKind::Unavailable | ProblemKind::Timeout => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            }
+            ProblemKind::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<tonic::Status> for Problem {
+    fn from(status: tonic::Status) -> Self {
+        let detail = status.message().to_owned();
+        let kind = match errors::reason_of(&status).as_deref() {
+            Some(reason::VALIDATION) => ProblemKind::Validation,
+            Some(reason::NOT_FOUND) => ProblemKind::NotFound,
+            Some(reason::SLOT_FULL) => ProblemKind::SlotFull,
+            Some(reason::ALREADY_BOOKED) => ProblemKind::AlreadyBooked,
+            Some(reason::NOT_ELIGIBLE) => ProblemKind::NotEligible,
+            Some(reason::INVALID_ATTESTATION) => ProblemKind::InvalidAttestation,
+            Some(reason::IDEMPOTENCY_CONFLICT) => ProblemKind::IdempotencyConflict,
+            _ => match status.code() {
+                Code::InvalidArgument => ProblemKind::Validation,
+                Code::NotFound => ProblemKind::NotFound,
+                Code::DeadlineExceeded => ProblemKind::Timeout,
+                Code::Unavailable | Code::ResourceExhausted | Code::Cancelled => ProblemKind::Unavailable,
+                _ => ProblemKind::Internal,
+            },
+        };
+        if kind == ProblemKind::Internal {
+            tracing::error!(code = ?status.code(), message = %status.message(), "backend error");
+            return Problem::new(kind, "an internal error occurred");
+        }
+        if matches!(kind, ProblemKind::Unavailable | ProblemKind::Timeout) {
+            tracing::warn!(code = ?status.code(), message = %status.message(), "backend unavailable");
+            return Problem::new(kind, "please retry in a moment");
+        }
+        Problem::new(kind, detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_map_to_problem_types() {
+        let p = Problem::from(errors::status(Code::FailedPrecondition, reason::SLOT_FULL, "full"));
+        assert_eq!(p.kind, ProblemKind::SlotFull);
+        let p = Problem::from(tonic::Status::unavailable("down"));
+        assert_eq!(p.kind, ProblemKind::Unavailable);
+        let p = Problem::from(tonic::Status::internal("secret detail"));
+        assert_eq!(p.kind, ProblemKind::Internal);
+        assert!(!p.detail.contains("secret"));
+    }
+}

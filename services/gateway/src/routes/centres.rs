@@ -1,0 +1,148 @@
+use axum::extract::{Path, State};
+use creneau_proto::centre_directory::v1::{self as pb, search_centres_request::Near};
+use creneau_proto::slot_inventory::v1::ListSlotsRequest;
+use serde::{Deserialize, Serialize};
+
+use crate::extract::Query;
+use crate::problem::Problem;
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+pub struct SearchParams {
+    postcode: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    radius_km: Option<f64>,
+    vaccine: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct Centre {
+    id: String,
+    name: String,
+    address: String,
+    postcode: String,
+    city: String,
+    department: String,
+    lat: f64,
+    lon: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distance_km: Option<f64>,
+    vaccines: Vec<String>,
+    accessible: bool,
+    phone: String,
+    next_slot: Option<String>,
+    available_slots_7d: u32,
+}
+
+impl From<pb::Centre> for Centre {
+    fn from(c: pb::Centre) -> Self {
+        Self {
+            id: c.id,
+            name: c.name,
+            address: c.address,
+            postcode: c.postcode,
+            city: c.city,
+            department: c.department,
+            lat: c.lat,
+            lon: c.lon,
+            distance_km: c.distance_km,
+            vaccines: c.vaccines,
+            accessible: c.accessible,
+            phone: c.phone,
+            next_slot: c.next_slot,
+            available_slots_7d: c.available_slots_7d,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct CentreList {
+    centres: Vec<Centre>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn search(
+    State(state): State<AppState>,
+    Query(p): Query<SearchParams>,
+) -> Result<axum::Json<CentreList>, Problem> {
+    let near = match (p.postcode, p.lat, p.lon) {
+        (Some(code), None, None) => Near::Postcode(code),
+        (None, Some(lat), Some(lon)) => Near::Coordinates(pb::Coordinates { lat, lon }),
+        (None, None, None) => return Err(Problem::validation("give a postcode, or lat and lon")),
+        (None, _, _) => return Err(Problem::validation("lat and lon go together")),
+        (Some(_), _, _) => return Err(Problem::validation("give either a postcode or lat/lon, not both")),
+    };
+    let request = state.backends.request(pb::SearchCentresRequest {
+        near: Some(near),
+        radius_km: p.radius_km.unwrap_or(0.0),
+        vaccine: p.vaccine,
+        limit: p.limit.unwrap_or(0),
+    });
+    let found = state.backends.centres.clone().search_centres(request).await?.into_inner();
+    Ok(axum::Json(CentreList { centres: found.centres.into_iter().map(Centre::from).collect() }))
+}
+
+#[tracing::instrument(skip_all, fields(centre_id = %id))]
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<Centre>, Problem> {
+    let request = state.backends.request(pb::GetCentreRequest { id });
+    let centre = state.backends.centres.clone().get_centre(request).await?.into_inner();
+    Ok(axum::Json(centre.into()))
+}
+
+#[derive(Deserialize)]
+pub struct SlotParams {
+    from: Option<String>,
+    days: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct Slot {
+    id: String,
+    starts_at: String,
+    ends_at: String,
+    vaccine: String,
+    remaining: u32,
+}
+
+#[derive(Serialize)]
+pub struct SlotList {
+    slots: Vec<Slot>,
+}
+
+#[tracing::instrument(skip_all, fields(centre_id = %id))]
+pub async fn slots(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Query<SlotParams>,
+) -> Result<axum::Json<SlotList>, Problem> {
+    // Only a published centre's slots are shown: ask the directory first.
+    let centre = state
+        .backends
+        .centres
+        .clone()
+        .get_centre(state.backends.request(pb::GetCentreRequest { id }))
+        .await?
+        .into_inner();
+    let request = state.backends.request(ListSlotsRequest {
+        centre_id: centre.id,
+        from: p.from.unwrap_or_default(),
+        days: p.days.unwrap_or(0),
+        available_only: false,
+    });
+    let listed = state.backends.slots.clone().list_slots(request).await?.into_inner();
+    Ok(axum::Json(SlotList {
+        slots: listed
+            .slots
+            .into_iter()
+            .map(|s| Slot {
+                remaining: s.capacity.saturating_sub(s.booked),
+                id: s.id,
+                starts_at: s.starts_at,
+                ends_at: s.ends_at,
+                vaccine: s.vaccine,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,137 @@
+//! The HTTP server: routes, and the one tower stack that protects them.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::backends::Backends;
+use crate::problem::{Problem, ProblemKind};
+use crate::routes::{bookings, centres, eligibility, health, home};
+use crate::settings::Settings;
+
+pub const SERVICE: &str = "gateway";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub backends: Backends,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    grace_period: Duration,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let backends = Backends::connect(&settings.gateway)?;
+        let listener = TcpListener::bind(settings.server.address())
+            .await
+            .with_context(|| format!("binding {}", settings.server.address()))?;
+        Ok(Self {
+            listener,
+            router: router(&settings, AppState { backends }),
+            grace_period: settings.server.grace_period(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().expect("bound listener").port()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(creneau_kit::shutdown::signal()).await
+    }
+
+    /// Serves until `shutdown`, then stops accepting and lets in-flight
+    /// requests finish within the grace period.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let addr = self.listener.local_addr()?;
+        tracing::info!(%addr, "HTTP gateway listening");
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
+        let grace = self.grace_period;
+        let serving = tokio::spawn(async move { serve.await });
+        tokio::pin!(serving);
+        tokio::select! {
+            result = &mut serving => return Ok(result??),
+            _ = stopping_rx => {}
+        }
+        match tokio::time::timeout(grace, serving).await {
+            Ok(result) => Ok(result??),
+            Err(_) => {
+                tracing::warn!("grace period over with requests still in flight");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn router(settings: &Settings, state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/eligibility", post(eligibility::check))
+        .route("/api/v1/centres", get(centres::search))
+        .route("/api/v1/centres/{id}", get(centres::get))
+        .route("/api/v1/centres/{id}/slots", get(centres::slots))
+        .route("/api/v1/bookings", post(bookings::create))
+        .route("/api/v1/bookings/{reference}", get(bookings::get).delete(bookings::cancel))
+        .route("/", get(home::index))
+        .fallback(not_found)
+        // Outermost first: over the concurrency limit a request is refused
+        // at once (503 + Retry-After) instead of queueing into a timeout;
+        // the timeout bounds what is admitted.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(settings.server.concurrency_limit))
+                .timeout(settings.server.request_timeout()),
+        )
+        .layer(DefaultBodyLimit::max(settings.gateway.max_body_bytes));
+    // Probes stay outside the limits: an overloaded gateway is still alive.
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(api)
+        .with_state(state)
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            // The route template, never the URI: query strings can hold
+            // places people live.
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str)
+                .to_owned();
+            let span = tracing::info_span!("http.request", otel.kind = "server", http.method = %request.method(), http.route = %route);
+            creneau_kit::telemetry::set_remote_parent(&span, request.headers());
+            span
+        }))
+}
+
+async fn overloaded(error: tower::BoxError) -> Response {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        Problem::new(ProblemKind::Timeout, "the request took too long; please retry").into_response()
+    } else if error.is::<tower::load_shed::error::Overloaded>() {
+        Problem::new(ProblemKind::Unavailable, "too many requests right now; please retry in a moment").into_response()
+    } else {
+        tracing::error!(%error, "middleware error");
+        Problem::new(ProblemKind::Internal, "an internal error occurred").into_response()
+    }
+}
+
+async fn not_found() -> Problem {
+    Problem::new(ProblemKind::NotFound, "no such resource")
+}
