@@ -1,0 +1,8 @@
+//! Créneau in one process: the whole platform for a local run or for
+//! end-to-end tests, demo data, and the command line around it.
+#![forbid(unsafe_code)]
+
+pub mod demo;
+pub mod platform;
+
+pub use platform::{Databases, Platform, PlatformConfig, migrate_all};

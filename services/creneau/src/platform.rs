@@ -1,0 +1,282 @@
+//! Every Créneau service in one process, each on its own port and with its
+//! own database, talking gRPC to the others exactly as when deployed
+//! apart. Used by `creneau up` and by the end-to-end tests.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use creneau_kit::attestation::Signer;
+use creneau_kit::{DatabaseSettings, ServerSettings, TelemetrySettings};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Where each service keeps its tables.
+#[derive(Debug, Clone)]
+pub enum Databases {
+    /// One database for all: services still touch only their own tables.
+    Shared(String),
+    /// One SQLite file per service in this directory: SQLite has one
+    /// writer per file, so separate files let services write in parallel.
+    SqliteDir(PathBuf),
+}
+
+impl Databases {
+    pub fn settings_for(&self, service: &str) -> DatabaseSettings {
+        match self {
+            Databases::Shared(url) => DatabaseSettings::new(url.clone()),
+            Databases::SqliteDir(dir) => {
+                DatabaseSettings::new(creneau_kit::db::sqlite_url(&dir.join(format!("{service}.sqlite"))))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    pub databases: Databases,
+    /// Interface every listener binds.
+    pub host: String,
+    /// Gateway HTTP port; 0 picks a free one.
+    pub gateway_port: u16,
+    pub maildir: PathBuf,
+    /// `key-id:base64-seed`; its public half is given to slot-inventory.
+    pub signing_key: String,
+}
+
+impl PlatformConfig {
+    pub fn new(databases: Databases, maildir: PathBuf) -> Self {
+        Self {
+            databases,
+            host: "127.0.0.1".into(),
+            gateway_port: 0,
+            maildir,
+            signing_key: Signer::generate_spec("local"),
+        }
+    }
+}
+
+struct Running {
+    port: u16,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+pub struct Platform {
+    config: PlatformConfig,
+    /// Chosen before anything starts: the services call each other in a
+    /// cycle (notification asks the directory for centre names), so every
+    /// address must be known up front.
+    ports: HashMap<&'static str, u16>,
+    services: HashMap<&'static str, Running>,
+}
+
+const SERVICES: [&str; 5] = ["notification", "slot-inventory", "eligibility", "centre-directory", "gateway"];
+
+fn free_port(host: &str) -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind((host, 0)).with_context(|| format!("binding {host}:0"))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn server(config: &PlatformConfig, port: u16) -> ServerSettings {
+    ServerSettings { host: config.host.clone(), ..ServerSettings::local(port) }
+}
+
+fn url(host: &str, port: u16) -> String {
+    format!("http://{host}:{port}")
+}
+
+fn spawn<F>(run: impl FnOnce(oneshot::Receiver<()>) -> F) -> (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)
+where
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let (stop, stopped) = oneshot::channel();
+    (stop, tokio::spawn(run(stopped)))
+}
+
+impl Platform {
+    /// Migrates every service's database, then starts them in dependency
+    /// order: notification, slot-inventory, eligibility, centre-directory,
+    /// gateway.
+    pub async fn start(config: PlatformConfig) -> anyhow::Result<Self> {
+        migrate_all(&config.databases).await?;
+        let mut ports = HashMap::new();
+        for service in SERVICES {
+            let port = match service {
+                "gateway" if config.gateway_port != 0 => config.gateway_port,
+                _ => free_port(&config.host)?,
+            };
+            ports.insert(service, port);
+        }
+        let mut platform = Self { config, ports, services: HashMap::new() };
+        for service in SERVICES {
+            platform.start_service(service).await?;
+        }
+        Ok(platform)
+    }
+
+    pub fn port(&self, service: &str) -> u16 {
+        self.ports.get(service).copied().unwrap_or(0)
+    }
+
+    pub fn gateway_url(&self) -> String {
+        url(&self.config.host, self.port("gateway"))
+    }
+
+    pub fn grpc_url(&self, service: &str) -> String {
+        url(&self.config.host, self.port(service))
+    }
+
+    pub fn config(&self) -> &PlatformConfig {
+        &self.config
+    }
+
+    /// Starts one service on its port; a service restarted after
+    /// `stop_service` comes back where its callers expect it.
+    pub async fn start_service(&mut self, service: &'static str) -> anyhow::Result<()> {
+        let c = &self.config;
+        let port = self.port(service);
+        let host = c.host.clone();
+        let peer = |name: &str| url(&host, self.port(name));
+        let (stop, task, port) = match service {
+            "notification" => {
+                let settings = creneau_notification::Settings {
+                    server: server(c, port),
+                    database: c.databases.settings_for(service),
+                    telemetry: TelemetrySettings::default(),
+                    notification: creneau_notification::NotificationSettings {
+                        maildir: c.maildir.display().to_string(),
+                        from: "Créneau <ne-pas-repondre@creneau.invalid>".into(),
+                        centre_directory_url: Some(peer("centre-directory")),
+                        dispatch_interval_ms: 200,
+                    },
+                };
+                let app = creneau_notification::Application::build(settings).await?;
+                let port = app.port();
+                let (stop, task) = spawn(|stopped| {
+                    app.run_until(async {
+                        let _ = stopped.await;
+                    })
+                });
+                (stop, task, port)
+            }
+            "slot-inventory" => {
+                let signer = Signer::parse(&c.signing_key).context("signing key")?;
+                let settings = creneau_slot_inventory::Settings {
+                    server: server(c, port),
+                    database: c.databases.settings_for(service),
+                    telemetry: TelemetrySettings::default(),
+                    slot_inventory: creneau_slot_inventory::SlotInventorySettings {
+                        verification_keys: signer.public_spec(),
+                        notification_url: Some(peer("notification")),
+                        relay_interval_ms: 200,
+                    },
+                };
+                let app = creneau_slot_inventory::Application::build(settings).await?;
+                let port = app.port();
+                let (stop, task) = spawn(|stopped| {
+                    app.run_until(async {
+                        let _ = stopped.await;
+                    })
+                });
+                (stop, task, port)
+            }
+            "eligibility" => {
+                let settings = creneau_eligibility::Settings {
+                    server: server(c, port),
+                    database: c.databases.settings_for(service),
+                    telemetry: TelemetrySettings::default(),
+                    eligibility: creneau_eligibility::EligibilitySettings {
+                        signing_key: c.signing_key.clone().into(),
+                        attestation_ttl_secs: 1800,
+                    },
+                };
+                let app = creneau_eligibility::Application::build(settings).await?;
+                let port = app.port();
+                let (stop, task) = spawn(|stopped| {
+                    app.run_until(async {
+                        let _ = stopped.await;
+                    })
+                });
+                (stop, task, port)
+            }
+            "centre-directory" => {
+                let settings = creneau_centre_directory::Settings {
+                    server: server(c, port),
+                    database: c.databases.settings_for(service),
+                    telemetry: TelemetrySettings::default(),
+                    centre_directory: creneau_centre_directory::CentreDirectorySettings {
+                        slot_inventory_url: peer("slot-inventory"),
+                    },
+                };
+                let app = creneau_centre_directory::Application::build(settings).await?;
+                let port = app.port();
+                let (stop, task) = spawn(|stopped| {
+                    app.run_until(async {
+                        let _ = stopped.await;
+                    })
+                });
+                (stop, task, port)
+            }
+            "gateway" => {
+                let settings = creneau_gateway::Settings {
+                    server: server(c, port),
+                    telemetry: TelemetrySettings::default(),
+                    gateway: creneau_gateway::GatewaySettings {
+                        eligibility_url: peer("eligibility"),
+                        centre_directory_url: peer("centre-directory"),
+                        slot_inventory_url: peer("slot-inventory"),
+                        backend_timeout_ms: 5000,
+                        max_body_bytes: 64 * 1024,
+                    },
+                };
+                let app = creneau_gateway::Application::build(settings).await?;
+                let port = app.port();
+                let (stop, task) = spawn(|stopped| {
+                    app.run_until(async {
+                        let _ = stopped.await;
+                    })
+                });
+                (stop, task, port)
+            }
+            other => anyhow::bail!("unknown service {other:?}"),
+        };
+        self.services.insert(service, Running { port, stop, task });
+        self.ports.insert(service, port);
+        Ok(())
+    }
+
+    /// Stops one service gracefully and waits for it; returns its port.
+    pub async fn stop_service(&mut self, service: &'static str) -> anyhow::Result<u16> {
+        let running = self.services.remove(service).with_context(|| format!("{service} is not running"))?;
+        let _ = running.stop.send(());
+        running.task.await??;
+        Ok(running.port)
+    }
+
+    /// Stops everything, callers first.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        for service in SERVICES.into_iter().rev() {
+            if self.services.contains_key(service) {
+                self.stop_service(service).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies every service's pending migrations to its database.
+pub async fn migrate_all(databases: &Databases) -> anyhow::Result<()> {
+    if let Databases::SqliteDir(dir) = databases {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    for service in creneau_migrations::SERVICES {
+        let db = creneau_kit::db::connect(&databases.settings_for(service))
+            .await
+            .with_context(|| format!("connecting to the {service} database"))?;
+        creneau_migrations::up(service, &db).await.with_context(|| format!("migrating {service}"))?;
+        db.close().await?;
+    }
+    Ok(())
+}
