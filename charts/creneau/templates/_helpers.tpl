@@ -1,0 +1,206 @@
+{{/*
+Chart name, overridable with nameOverride.
+*/}}
+{{- define "creneau.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name, the prefix of every resource name. Truncated to 63
+characters because some Kubernetes name fields are limited to that (DNS-1123
+labels). If the release name already contains the chart name it is used alone,
+so `helm install creneau` gives `creneau-gateway`, not `creneau-creneau-gateway`.
+*/}}
+{{- define "creneau.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of one component's resources: <fullname>-<component>. The fullname is cut
+short rather than the component, so that the result stays within 63 characters
+(Service names are DNS-1035 labels) and components never collide.
+Takes (dict "root" $ "component" "slot-inventory").
+*/}}
+{{- define "creneau.componentName" -}}
+{{- $suffix := printf "-%s" .component }}
+{{- $prefix := include "creneau.fullname" .root | trunc (int (sub 63 (len $suffix))) | trimSuffix "-" }}
+{{- printf "%s%s" $prefix $suffix }}
+{{- end }}
+
+{{/*
+Chart name and version, for the helm.sh/chart label.
+*/}}
+{{- define "creneau.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels on every resource. Takes (dict "root" $ "component" "gateway").
+*/}}
+{{- define "creneau.labels" -}}
+helm.sh/chart: {{ include "creneau.chart" .root }}
+{{ include "creneau.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end }}
+
+{{/*
+Selector labels: only labels that never change for the life of a release,
+since a Deployment's selector is immutable. The component keeps each service's
+selector from matching the others' pods.
+Takes (dict "root" $ "component" "gateway").
+*/}}
+{{- define "creneau.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "creneau.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+The five services, keyed by their values key. What the chart knows about each
+(ports, peers, secrets) lives here once; deployments.yaml and services.yaml
+range over it, so a service is added or changed in one place.
+  name             Kubernetes name of the component (kebab-case)
+  section          settings section of its own keys: CRENEAU__<section>__<KEY>
+  port             the port it serves on (CRENEAU__SERVER__PORT)
+  http             true for the HTTP gateway; the others speak gRPC
+  database         whether it gets CRENEAU__DATABASE__URL. The gateway keeps
+                   no state, so it gets no database credentials.
+  peers            <KEY>: <values key of the peer> -> http://<peer>:<port>
+  attestationKeys  <KEY>: <key in the attestation Secret>
+  maildir          where notification writes mail (an emptyDir)
+*/}}
+{{- define "creneau.services" -}}
+gateway:
+  name: gateway
+  section: GATEWAY
+  port: 8080
+  http: true
+  database: false
+  peers:
+    ELIGIBILITY_URL: eligibility
+    CENTRE_DIRECTORY_URL: centreDirectory
+    SLOT_INVENTORY_URL: slotInventory
+eligibility:
+  name: eligibility
+  section: ELIGIBILITY
+  port: 50051
+  database: true
+  attestationKeys:
+    SIGNING_KEY: signing-key
+centreDirectory:
+  name: centre-directory
+  section: CENTRE_DIRECTORY
+  port: 50052
+  database: true
+  peers:
+    SLOT_INVENTORY_URL: slotInventory
+slotInventory:
+  name: slot-inventory
+  section: SLOT_INVENTORY
+  port: 50053
+  database: true
+  peers:
+    NOTIFICATION_URL: notification
+  attestationKeys:
+    VERIFICATION_KEYS: verification-keys
+notification:
+  name: notification
+  section: NOTIFICATION
+  port: 50054
+  database: true
+  peers:
+    CENTRE_DIRECTORY_URL: centreDirectory
+  maildir: /var/spool/creneau/maildir
+{{- end }}
+
+{{/*
+Image reference. Takes (dict "root" $ "image" .Values.<service>.image).
+The tag falls back from the service's own to image.tag to the appVersion; an
+empty image.registry leaves a fully qualified repository as it is.
+*/}}
+{{- define "creneau.image" -}}
+{{- $tag := .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion }}
+{{- with .root.Values.image.registry }}
+{{- printf "%s/%s:%s" (trimSuffix "/" .) $.image.repository $tag }}
+{{- else }}
+{{- printf "%s:%s" .image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+Settings shared by every service and the migrations Job, as
+CRENEAU__SECTION__KEY: value. Rendered into the ConfigMap for the services, and
+inline into the Job, which runs before the ConfigMap exists on first install.
+*/}}
+{{- define "creneau.commonConfig" -}}
+# Logs are read by a collector, not by a person at a terminal.
+CRENEAU__TELEMETRY__LOG_FORMAT: json
+CRENEAU__TELEMETRY__LOG_FILTER: {{ .Values.telemetry.logFilter | quote }}
+{{- with .Values.telemetry.otlpEndpoint }}
+CRENEAU__TELEMETRY__OTLP_ENDPOINT: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+CRENEAU__DATABASE__URL from the database Secret, as a container env entry.
+*/}}
+{{- define "creneau.databaseEnv" -}}
+- name: CRENEAU__DATABASE__URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.database.existingSecret }}
+      key: url
+{{- end }}
+
+{{/*
+Pod-level settings shared by every pod: the "restricted" Pod Security Standard
+(non-root UID 65532, the distroless nonroot user; the runtime's default
+seccomp profile), no API token since no service talks to the Kubernetes API,
+and no service-link variables: they are named after Services (CRENEAU_GATEWAY_…)
+and would sit beside the CRENEAU__ settings, while the services find each
+other by DNS anyway.
+*/}}
+{{- define "creneau.podSpec" -}}
+automountServiceAccountToken: false
+enableServiceLinks: false
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 65532
+  runAsGroup: 65532
+  fsGroup: 65532
+  seccompProfile:
+    type: RuntimeDefault
+{{- end }}
+
+{{/*
+Container-level half of the "restricted" Pod Security Standard. The root
+filesystem is read-only: anything a service writes goes to a mounted volume.
+*/}}
+{{- define "creneau.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
