@@ -57,7 +57,8 @@ mod tests {
     #[test]
     fn reason_survives_the_wire_encoding() {
         let sent = status(Code::FailedPrecondition, reason::SLOT_FULL, "full");
-        let received = Status::from_header_map(&sent.to_header_map().unwrap()).unwrap();
+        let response = sent.into_http::<()>();
+        let received = Status::from_header_map(response.headers()).unwrap();
         assert_eq!(reason_of(&received).as_deref(), Some(reason::SLOT_FULL));
         assert_eq!(received.code(), Code::FailedPrecondition);
     }

@@ -44,7 +44,7 @@ impl SearchQuery {
             (None, None) => return Err(invalid("a postcode or lat/lon is required")),
         };
         let radius_km = if radius_km == 0.0 { DEFAULT_RADIUS_KM } else { radius_km };
-        if !radius_km.is_finite() || radius_km < 0.0 || radius_km > MAX_RADIUS_KM {
+        if !radius_km.is_finite() || !(0.0..=MAX_RADIUS_KM).contains(&radius_km) {
             return Err(DirectoryError::Invalid(format!("radius_km must be between 0 and {MAX_RADIUS_KM}")));
         }
         let vaccine = vaccine

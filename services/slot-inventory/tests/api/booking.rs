@@ -95,7 +95,8 @@ async fn attestations_are_checked(app: TestApp) {
 
 async fn bad_input_is_an_invalid_argument(app: TestApp) {
     let slot = app.slot("metz-1", 24, 5).await;
-    let cases: Vec<Box<dyn Fn(&mut pb::BookRequest)>> = vec![
+    type Mutation = Box<dyn Fn(&mut pb::BookRequest)>;
+    let cases: Vec<Mutation> = vec![
         Box::new(|r| r.idempotency_key = String::new()),
         Box::new(|r| r.citizen = None),
         Box::new(|r| r.citizen.as_mut().unwrap().email = None),

@@ -1,0 +1,118 @@
+//! The citizen's whole path, through the public API only.
+
+use creneau_kit::testing::Backend;
+use serde_json::Value;
+
+use crate::helpers::{TestPlatform, booking_body, spawn_platform};
+
+async fn problem_type(response: reqwest::Response, status: u16) -> String {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    body["type"].as_str().unwrap().rsplit('/').next().unwrap().to_owned()
+}
+
+async fn remaining(p: &TestPlatform, centre: &str, slot: &str) -> u64 {
+    let slots: Value = p.http.get(p.url(&format!("/api/v1/centres/{centre}/slots?days=7"))).send().await.unwrap().json().await.unwrap();
+    slots["slots"].as_array().unwrap().iter().find(|s| s["id"] == slot).unwrap()["remaining"].as_u64().unwrap()
+}
+
+async fn a_citizen_checks_finds_books_and_cancels(backend: Backend) {
+    let Some(p) = spawn_platform(backend).await else { return };
+    let slots = p.centre_with_slots("metz-arsenal", 3, 2).await;
+
+    // Eligibility.
+    let attestation = p.attestation("1940-03-02").await;
+
+    // Search by postcode, then the centre and its slots.
+    let found: Value = p.http.get(p.url("/api/v1/centres?postcode=57000&radius_km=30&vaccine=pfizer&limit=20")).send().await.unwrap().json().await.unwrap();
+    let centre = &found["centres"][0];
+    assert_eq!(centre["id"], "metz-arsenal");
+    assert_eq!(centre["available_slots_7d"], 6);
+    assert!(centre["next_slot"].is_string());
+    assert!(centre["distance_km"].as_f64().unwrap() < 1.0);
+    let page = p.http.get(p.url("/api/v1/centres/metz-arsenal")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(remaining(&p, "metz-arsenal", &slots[0]).await, 2);
+
+    // Book; the same key and body again is the same booking.
+    let body = booking_body(&slots[0], &attestation, "Jeanne", "Dupont", "1940-03-02");
+    let created = p.book("citizen-1-attempt", &body).await;
+    assert_eq!(created.status(), 201);
+    let booking: Value = created.json().await.unwrap();
+    assert_eq!(booking["status"], "confirmed");
+    assert_eq!(booking["appointments"][0]["dose"], 1);
+    assert_eq!(booking["appointments"][0]["slot_id"], slots[0].as_str());
+    assert_eq!(booking["appointments"][0]["centre_id"], "metz-arsenal");
+    let reference = booking["reference"].as_str().unwrap().to_owned();
+    let secret = booking["secret"].as_str().unwrap().to_owned();
+    let retried = p.book("citizen-1-attempt", &body).await;
+    assert_eq!(retried.status(), 200);
+    let replay: Value = retried.json().await.unwrap();
+    assert_eq!(replay["reference"], reference.as_str());
+    assert_eq!(replay["secret"], secret.as_str());
+    assert_eq!(remaining(&p, "metz-arsenal", &slots[0]).await, 1);
+
+    // The same key with another body, and the same person again, are refused.
+    let other_body = booking_body(&slots[1], &attestation, "Jeanne", "Dupont", "1940-03-02");
+    assert_eq!(problem_type(p.book("citizen-1-attempt", &other_body).await, 409).await, "idempotency-conflict");
+    assert_eq!(problem_type(p.book("citizen-1-second", &other_body).await, 409).await, "already-booked");
+    // An attestation works only for the birth date it was issued for.
+    let borrowed = booking_body(&slots[1], &attestation, "Paul", "Dupont", "1941-05-05");
+    assert_eq!(problem_type(p.book("paul", &borrowed).await, 403).await, "invalid-attestation");
+    let none = booking_body(&slots[1], "", "Paul", "Dupont", "1941-05-05");
+    assert_eq!(problem_type(p.book("paul", &none).await, 403).await, "not-eligible");
+
+    // Look it up with the secret; a wrong secret looks like no booking.
+    let url = p.url(&format!("/api/v1/bookings/{reference}"));
+    let got = p.http.get(&url).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    let got: Value = got.json().await.unwrap();
+    assert_eq!(got["status"], "confirmed");
+    assert!(got.get("secret").is_none());
+    assert_eq!(problem_type(p.http.get(&url).bearer_auth("wrong").send().await.unwrap(), 404).await, "not-found");
+    let unknown = p.url("/api/v1/bookings/ZZZZ-ZZZZ");
+    assert_eq!(problem_type(p.http.get(&unknown).bearer_auth(&secret).send().await.unwrap(), 404).await, "not-found");
+
+    // Cancel (twice: it is idempotent); the place comes back.
+    for _ in 0..2 {
+        let cancelled = p.http.delete(&url).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(cancelled.status(), 200);
+        let cancelled: Value = cancelled.json().await.unwrap();
+        assert_eq!(cancelled["status"], "cancelled");
+    }
+    assert_eq!(remaining(&p, "metz-arsenal", &slots[0]).await, 2);
+
+    // One confirmation and one cancellation reached the citizen.
+    let messages = p.messages(2).await;
+    assert_eq!(messages.len(), 2);
+    assert!(messages.iter().all(|m| m.contains("To: jeanne.dupont@example.fr") && m.contains(&reference)));
+    let confirmation = messages.iter().find(|m| m.contains("est confirmé")).expect("a confirmation");
+    assert!(confirmation.contains("Centre de vaccination metz-arsenal, 3 avenue Ney, 57000 Metz"));
+    assert!(confirmation.contains(&secret));
+    assert!(messages.iter().any(|m| m.contains("a été annulé")));
+
+    // Bad input is a 422, never a 500.
+    let unknown_postcode = p.http.get(p.url("/api/v1/centres?postcode=99999")).send().await.unwrap();
+    assert_eq!(problem_type(unknown_postcode, 422).await, "validation");
+    let bad_vaccine = p.http.get(p.url("/api/v1/centres?postcode=57000&vaccine=sputnik")).send().await.unwrap();
+    assert_eq!(problem_type(bad_vaccine, 422).await, "validation");
+    let bad_date = p.http.post(p.url("/api/v1/eligibility")).json(&serde_json::json!({"birth_date": "1940-13-01"})).send().await.unwrap();
+    assert_eq!(problem_type(bad_date, 422).await, "validation");
+    let bad_slots = p.http.get(p.url("/api/v1/centres/metz-arsenal/slots?from=tomorrow")).send().await.unwrap();
+    assert_eq!(problem_type(bad_slots, 422).await, "validation");
+    let no_centre = p.http.get(p.url("/api/v1/centres/nowhere")).send().await.unwrap();
+    assert_eq!(problem_type(no_centre, 404).await, "not-found");
+
+    p.platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn citizen_flow_postgres() {
+    a_citizen_checks_finds_books_and_cancels(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn citizen_flow_sqlite() {
+    a_citizen_checks_finds_books_and_cancels(Backend::Sqlite).await;
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: every Créneau service started, talking real gRPC,
+//! storing in real databases, driven through the public HTTP API.
+
+mod concurrency;
+mod flow;
+mod helpers;
+mod outage;
+mod probes;
