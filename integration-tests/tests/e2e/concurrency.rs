@@ -19,7 +19,8 @@ async fn three_hundred_citizens_for_ten_places() {
     let slots = p.centre_with_slots("metz-rush", SLOTS, CAPACITY).await;
 
     // Everyone checks eligibility first (birth dates differ: different people).
-    let births: Vec<String> = (0..CITIZENS).map(|i| format!("19{:02}-{:02}-{:02}", 20 + i % 30, 1 + i % 12, 1 + i % 28)).collect();
+    let births: Vec<String> =
+        (0..CITIZENS).map(|i| format!("19{:02}-{:02}-{:02}", 20 + i % 30, 1 + i % 12, 1 + i % 28)).collect();
     let attestations = join_all(births.iter().map(|b| p.attestation(b))).await;
 
     let attempts = (0..CITIZENS).map(|i| {
@@ -42,17 +43,22 @@ async fn three_hundred_citizens_for_ten_places() {
     assert_eq!(by_status.get(&201), Some(&10), "exactly the capacity is sold");
     assert_eq!(by_status.get(&409), Some(&(CITIZENS - 10)));
     assert_eq!(by_status.len(), 2, "no other status, in particular no 5xx");
-    assert!(results
-        .iter()
-        .filter(|(s, _)| *s == 409)
-        .all(|(_, body)| body["type"].as_str().unwrap().ends_with("slot-full")));
+    assert!(
+        results
+            .iter()
+            .filter(|(s, _)| *s == 409)
+            .all(|(_, body)| body["type"].as_str().unwrap().ends_with("slot-full"))
+    );
 
     // The database agrees.
     assert_eq!(p.scalar("SELECT COUNT(*) FROM slots WHERE booked > capacity").await, 0);
     assert_eq!(p.scalar("SELECT COUNT(*) FROM slots WHERE booked = capacity").await, SLOTS as i64);
     assert_eq!(p.scalar("SELECT COUNT(*) FROM bookings WHERE status = 'confirmed'").await, 10);
     assert_eq!(
-        p.scalar("SELECT COUNT(*) FROM appointments a JOIN bookings b ON b.id = a.booking_id WHERE b.status = 'confirmed'").await,
+        p.scalar(
+            "SELECT COUNT(*) FROM appointments a JOIN bookings b ON b.id = a.booking_id WHERE b.status = 'confirmed'"
+        )
+        .await,
         10
     );
     assert_eq!(p.scalar("SELECT COUNT(*) FROM outbox").await, 10, "one event per booking");

@@ -13,7 +13,15 @@ async fn problem_type(response: reqwest::Response, status: u16) -> String {
 }
 
 async fn remaining(p: &TestPlatform, centre: &str, slot: &str) -> u64 {
-    let slots: Value = p.http.get(p.url(&format!("/api/v1/centres/{centre}/slots?days=7"))).send().await.unwrap().json().await.unwrap();
+    let slots: Value = p
+        .http
+        .get(p.url(&format!("/api/v1/centres/{centre}/slots?days=7")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     slots["slots"].as_array().unwrap().iter().find(|s| s["id"] == slot).unwrap()["remaining"].as_u64().unwrap()
 }
 
@@ -25,7 +33,15 @@ async fn a_citizen_checks_finds_books_and_cancels(backend: Backend) {
     let attestation = p.attestation("1940-03-02").await;
 
     // Search by postcode, then the centre and its slots.
-    let found: Value = p.http.get(p.url("/api/v1/centres?postcode=57000&radius_km=30&vaccine=pfizer&limit=20")).send().await.unwrap().json().await.unwrap();
+    let found: Value = p
+        .http
+        .get(p.url("/api/v1/centres?postcode=57000&radius_km=30&vaccine=pfizer&limit=20"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let centre = &found["centres"][0];
     assert_eq!(centre["id"], "metz-arsenal");
     assert_eq!(centre["available_slots_7d"], 6);
@@ -97,7 +113,13 @@ async fn a_citizen_checks_finds_books_and_cancels(backend: Backend) {
     assert_eq!(problem_type(unknown_postcode, 422).await, "validation");
     let bad_vaccine = p.http.get(p.url("/api/v1/centres?postcode=57000&vaccine=sputnik")).send().await.unwrap();
     assert_eq!(problem_type(bad_vaccine, 422).await, "validation");
-    let bad_date = p.http.post(p.url("/api/v1/eligibility")).json(&serde_json::json!({"birth_date": "1940-13-01"})).send().await.unwrap();
+    let bad_date = p
+        .http
+        .post(p.url("/api/v1/eligibility"))
+        .json(&serde_json::json!({"birth_date": "1940-13-01"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem_type(bad_date, 422).await, "validation");
     let bad_slots = p.http.get(p.url("/api/v1/centres/metz-arsenal/slots?from=tomorrow")).send().await.unwrap();
     assert_eq!(problem_type(bad_slots, 422).await, "validation");

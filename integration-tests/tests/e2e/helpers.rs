@@ -4,7 +4,9 @@ use std::time::Duration;
 use chrono::{Duration as Span, Utc};
 use creneau::{Databases, Platform, PlatformConfig};
 use creneau_kit::testing::{Backend, TestDatabase};
-use creneau_proto::centre_directory::v1::{Centre, UpsertCentreRequest, centre_directory_client::CentreDirectoryClient};
+use creneau_proto::centre_directory::v1::{
+    Centre, UpsertCentreRequest, centre_directory_client::CentreDirectoryClient,
+};
 use creneau_proto::slot_inventory::v1::{CreateSlotsRequest, NewSlot, slot_inventory_client::SlotInventoryClient};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{Value, json};
@@ -106,13 +108,7 @@ impl TestPlatform {
     }
 
     pub async fn book(&self, key: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(self.url("/api/v1/bookings"))
-            .header("idempotency-key", key)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.http.post(self.url("/api/v1/bookings")).header("idempotency-key", key).json(body).send().await.unwrap()
     }
 
     pub async fn scalar(&self, sql: &str) -> i64 {

@@ -17,7 +17,9 @@ async fn bookings_during_an_outage_are_notified_once_it_is_back(backend: Backend
     for i in 0..6 {
         let birth = format!("1940-01-{:02}", i + 1);
         let attestation = p.attestation(&birth).await;
-        let response = p.book(&format!("outage-{i}"), &booking_body(&slots[0], &attestation, &format!("P{i}"), "Durand", &birth)).await;
+        let response = p
+            .book(&format!("outage-{i}"), &booking_body(&slots[0], &attestation, &format!("P{i}"), "Durand", &birth))
+            .await;
         assert_eq!(response.status(), 201, "booking does not depend on notification");
         let body: Value = response.json().await.unwrap();
         references.push(body["reference"].as_str().unwrap().to_owned());

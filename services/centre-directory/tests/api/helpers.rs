@@ -3,7 +3,9 @@ use creneau_centre_directory::{Application, CentreDirectorySettings, Settings};
 use creneau_kit::attestation::Signer;
 use creneau_kit::testing::{Backend, TestDatabase};
 use creneau_kit::{ServerSettings, TelemetrySettings};
-use creneau_proto::centre_directory::v1::{Centre, UpsertCentreRequest, centre_directory_client::CentreDirectoryClient};
+use creneau_proto::centre_directory::v1::{
+    Centre, UpsertCentreRequest, centre_directory_client::CentreDirectoryClient,
+};
 use creneau_proto::slot_inventory::v1::{CreateSlotsRequest, NewSlot, slot_inventory_client::SlotInventoryClient};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;

@@ -31,17 +31,12 @@ async fn an_event_becomes_one_message_however_often_it_is_relayed(app: TestApp) 
 async fn a_malformed_batch_is_refused_whole(app: TestApp) {
     let mut client = app.client.clone();
     let no_kind = Event { id: "event-x".into(), occurred_at: String::new(), kind: None };
-    let err = client
-        .deliver(DeliverRequest { events: vec![confirmation("event-ok", "fr"), no_kind] })
-        .await
-        .unwrap_err();
+    let err =
+        client.deliver(DeliverRequest { events: vec![confirmation("event-ok", "fr"), no_kind] }).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     // Nothing of the batch was taken: the valid event is still new.
-    let retry = client
-        .deliver(DeliverRequest { events: vec![confirmation("event-ok", "fr")] })
-        .await
-        .unwrap()
-        .into_inner();
+    let retry =
+        client.deliver(DeliverRequest { events: vec![confirmation("event-ok", "fr")] }).await.unwrap().into_inner();
     assert_eq!(retry.accepted, 1);
 }
 
