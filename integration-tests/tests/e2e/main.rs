@@ -4,5 +4,6 @@
 mod concurrency;
 mod flow;
 mod helpers;
+mod migrations;
 mod outage;
 mod probes;
