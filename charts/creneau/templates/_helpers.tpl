@@ -168,16 +168,32 @@ Pod-level settings shared by every pod: the "restricted" Pod Security Standard
 seccomp profile), no API token since no service talks to the Kubernetes API,
 and no service-link variables: they are named after Services (CRENEAU_GATEWAY_…)
 and would sit beside the CRENEAU__ settings, while the services find each
-other by DNS anyway.
+other by DNS anyway. Scheduling settings (nodeSelector, tolerations,
+priorityClassName) apply to every pod alike.
+Takes (dict "root" $ "component" "gateway"); the pod runs as the component's
+own ServiceAccount.
 */}}
 {{- define "creneau.podSpec" -}}
+{{- $values := .root.Values -}}
+serviceAccountName: {{ include "creneau.componentName" . }}
 automountServiceAccountToken: false
 enableServiceLinks: false
-{{- with .Values.imagePullSecrets }}
+{{- with $values.imagePullSecrets }}
 imagePullSecrets:
   {{- range . }}
   - name: {{ . }}
   {{- end }}
+{{- end }}
+{{- with $values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with $values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
 {{- end }}
 securityContext:
   runAsNonRoot: true
@@ -203,4 +219,51 @@ capabilities:
     - ALL
 seccompProfile:
   type: RuntimeDefault
+{{- end }}
+
+{{/*
+Spread a service's pods over zones first, then over nodes, so that losing a
+zone or a node loses a share of every service rather than all of one.
+ScheduleAnyway: a constraint that cannot be met (one zone, or fewer nodes
+than replicas) must never leave a pod Pending in the middle of a rush.
+matchLabelKeys on pod-template-hash counts only the pods of the same
+ReplicaSet, so a rollout spreads the new pods instead of balancing them
+against the old ones that are about to go.
+Takes (dict "root" $ "component" "gateway").
+*/}}
+{{- define "creneau.topologySpread" -}}
+{{- if .root.Values.topologySpread.enabled -}}
+topologySpreadConstraints:
+  {{- range $topologyKey := list "topology.kubernetes.io/zone" "kubernetes.io/hostname" }}
+  - maxSkew: {{ $.root.Values.topologySpread.maxSkew }}
+    topologyKey: {{ $topologyKey }}
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "creneau.selectorLabels" $ | nindent 8 }}
+    matchLabelKeys:
+      - pod-template-hash
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The fewest pods a service runs: minReplicas under autoscaling, else replicas.
+Takes the service's values.
+*/}}
+{{- define "creneau.replicaFloor" -}}
+{{- if .autoscaling.enabled }}
+{{- int .autoscaling.minReplicas }}
+{{- else }}
+{{- int .replicas }}
+{{- end }}
+{{- end }}
+
+{{/*
+Seconds the kubelet allows between the start of a pod's termination and
+SIGKILL: the preStop sleep, then the services' own drain after SIGTERM, then
+5 s of margin for the process to exit once the drain is over.
+*/}}
+{{- define "creneau.terminationGracePeriodSeconds" -}}
+{{- add (int .Values.shutdown.preStopSleepSeconds) (int .Values.shutdown.drainSeconds) 5 }}
 {{- end }}
