@@ -73,9 +73,14 @@ range over it, so a service is added or changed in one place.
   section          settings section of its own keys: CRENEAU__<section>__<KEY>
   port             the port it serves on (CRENEAU__SERVER__PORT)
   http             true for the HTTP gateway; the others speak gRPC
+  public           reached from outside the release, through the ingress
+                   controller; the others are reached only by their peers
   database         whether it gets CRENEAU__DATABASE__URL. The gateway keeps
                    no state, so it gets no database credentials.
-  peers            <KEY>: <values key of the peer> -> http://<peer>:<port>
+  peers            <KEY>: <values key of the peer> -> http://<peer>:<port>.
+                   Also the call graph: the NetworkPolicies let a service
+                   reach exactly its peers, and be reached by exactly the
+                   services that name it as a peer.
   attestationKeys  <KEY>: <key in the attestation Secret>
   maildir          where notification writes mail (an emptyDir)
 */}}
@@ -85,6 +90,7 @@ gateway:
   section: GATEWAY
   port: 8080
   http: true
+  public: true
   database: false
   peers:
     ELIGIBILITY_URL: eligibility
@@ -266,4 +272,13 @@ SIGKILL: the preStop sleep, then the services' own drain after SIGTERM, then
 */}}
 {{- define "creneau.terminationGracePeriodSeconds" -}}
 {{- add (int .Values.shutdown.preStopSleepSeconds) (int .Values.shutdown.drainSeconds) 5 }}
+{{- end }}
+
+{{/*
+Labels that select every pod of the release, whatever its component: the
+NetworkPolicies that apply to all of them (default deny, DNS) use these.
+*/}}
+{{- define "creneau.releaseSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "creneau.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
