@@ -23,7 +23,6 @@ port = 50052
 
 [database]
 url = "sqlite://data/centre-directory.sqlite?mode=rwc"
-max_connections = 1
 
 [centre_directory]
 slot_inventory_url = ""

@@ -33,7 +33,6 @@ port = 50051
 
 [database]
 url = "sqlite://data/eligibility.sqlite?mode=rwc"
-max_connections = 1
 
 [eligibility]
 signing_key = ""

@@ -11,7 +11,7 @@ use crate::DatabaseSettings;
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(settings.url.expose_secret().to_owned());
     options
-        .max_connections(settings.max_connections)
+        .max_connections(settings.pool_size())
         .min_connections(0)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(30))
@@ -87,4 +87,54 @@ pub fn readiness(db: DatabaseConnection, service: &'static str) -> crate::server
             }
         })
     })
+}
+
+/// A raw statement written once with `?` placeholders, numbered `$n` for
+/// PostgreSQL. For the few statements the query builder cannot express
+/// portably (subqueries in conditional updates).
+pub fn statement(
+    backend: sea_orm::DbBackend,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> sea_orm::Statement {
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            let mut numbered = String::with_capacity(sql.len() + 8);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    numbered.push_str(&format!("${n}"));
+                } else {
+                    numbered.push(c);
+                }
+            }
+            numbered
+        }
+        _ => sql.to_owned(),
+    };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Whether a failed transaction may simply be run again: PostgreSQL
+/// aborts one side of a deadlock or serialization conflict.
+pub fn is_retryable(err: &DbErr) -> bool {
+    let text = err.to_string();
+    text.contains("deadlock detected") || text.contains("could not serialize access")
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::DbBackend;
+
+    use super::statement;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres_only() {
+        let pg =
+            statement(DbBackend::Postgres, "UPDATE t SET a = ? WHERE b = ? AND c < ?", [1.into(), 2.into(), 3.into()]);
+        assert_eq!(pg.sql, "UPDATE t SET a = $1 WHERE b = $2 AND c < $3");
+        let lite = statement(DbBackend::Sqlite, "SELECT ?", [1.into()]);
+        assert_eq!(lite.sql, "SELECT ?");
+    }
 }

@@ -52,16 +52,22 @@ impl ServerSettings {
 pub struct DatabaseSettings {
     /// `postgres://…` or `sqlite://path?mode=rwc`.
     pub url: SecretString,
-    pub max_connections: u32,
+    /// Pool size; by default 1 for SQLite and 20 for PostgreSQL.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
 }
 
 impl DatabaseSettings {
     pub fn new(url: impl Into<String>) -> Self {
-        let url: String = url.into();
+        Self { url: SecretString::from(url.into()), max_connections: None }
+    }
+
+    pub fn pool_size(&self) -> u32 {
+        use secrecy::ExposeSecret;
         // SQLite allows one writer at a time: a single connection turns lock
         // contention into an orderly queue instead of `database is locked`.
-        let max_connections = if url.starts_with("sqlite:") { 1 } else { 20 };
-        Self { url: SecretString::from(url), max_connections }
+        let default = if self.url.expose_secret().starts_with("sqlite:") { 1 } else { 20 };
+        self.max_connections.unwrap_or(default)
     }
 }
 
@@ -148,7 +154,6 @@ mod tests {
     const DEFAULTS: &str = r#"
 [database]
 url = "sqlite://x.db?mode=rwc"
-max_connections = 1
 "#;
 
     #[test]
@@ -164,6 +169,7 @@ max_connections = 1
         assert_eq!(s.server.port, 7000);
         assert_eq!(s.telemetry.log_format, LogFormat::Pretty);
         assert_eq!(s.server.grace_period_ms, 20000);
+        assert_eq!(s.database.pool_size(), 20, "a PostgreSQL URL gets a PostgreSQL-sized pool");
     }
 
     #[test]

@@ -29,7 +29,6 @@ port = 50054
 
 [database]
 url = "sqlite://data/notification.sqlite?mode=rwc"
-max_connections = 1
 
 [notification]
 maildir = "data/maildir"
