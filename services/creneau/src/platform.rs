@@ -43,6 +43,8 @@ pub struct PlatformConfig {
     pub maildir: PathBuf,
     /// `key-id:base64-seed`; its public half is given to slot-inventory.
     pub signing_key: String,
+    /// How long a hold keeps its place.
+    pub hold_ttl_secs: u32,
 }
 
 impl PlatformConfig {
@@ -53,6 +55,7 @@ impl PlatformConfig {
             gateway_port: 0,
             maildir,
             signing_key: Signer::generate_spec("local"),
+            hold_ttl_secs: 300,
         }
     }
 }
@@ -171,6 +174,8 @@ impl Platform {
                         verification_keys: signer.public_spec(),
                         notification_url: Some(peer("notification")),
                         relay_interval_ms: 200,
+                        hold_ttl_secs: c.hold_ttl_secs,
+                        idempotency_ttl_secs: 86400,
                     },
                 };
                 let app = creneau_slot_inventory::Application::build(settings).await?;

@@ -38,6 +38,10 @@ impl Eligibility for EligibilityService {
                 crate::domain::profile_date(raw, "as_of").map_err(|e| errors::invalid_argument(e.to_string()))?
             }
         };
+        let dose = match r.dose.unwrap_or(1) {
+            d @ (1 | 3) => d,
+            other => return Err(errors::invalid_argument(format!("dose must be 1 or 3, not {other}"))),
+        };
         let catalogues = storage::load_catalogues(&self.db).await.map_err(|e| errors::internal(&e))?;
         let profile = Profile::parse(&r.birth_date, &r.conditions, r.profession.as_deref(), &catalogues, today)
             .map_err(|e| errors::invalid_argument(e.to_string()))?;
@@ -49,7 +53,7 @@ impl Eligibility for EligibilityService {
             Decision::Eligible { since, .. } => {
                 // An attestation is proof for booking now, so only for today.
                 let attestation =
-                    (as_of == today).then(|| self.signer.sign(profile.birth_date, 1, now, self.attestation_ttl));
+                    (as_of == today).then(|| self.signer.sign(profile.birth_date, dose, now, self.attestation_ttl));
                 pb::CheckResponse {
                     eligible: true,
                     reason,

@@ -23,6 +23,8 @@ pub enum ProblemKind {
     Unavailable,
     Timeout,
     Internal,
+    HoldExpired,
+    NoSecondDoseSlot,
 }
 
 impl ProblemKind {
@@ -41,6 +43,8 @@ impl ProblemKind {
             ProblemKind::Unavailable => "unavailable",
             ProblemKind::Timeout => "timeout",
             ProblemKind::Internal => "internal",
+            ProblemKind::HoldExpired => "hold-expired",
+            ProblemKind::NoSecondDoseSlot => "no-second-dose-slot",
         }
     }
 
@@ -48,9 +52,11 @@ impl ProblemKind {
         match self {
             ProblemKind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
-            ProblemKind::SlotFull | ProblemKind::AlreadyBooked | ProblemKind::IdempotencyConflict => {
-                StatusCode::CONFLICT
-            }
+            ProblemKind::SlotFull
+            | ProblemKind::AlreadyBooked
+            | ProblemKind::IdempotencyConflict
+            | ProblemKind::HoldExpired
+            | ProblemKind::NoSecondDoseSlot => StatusCode::CONFLICT,
             ProblemKind::NotEligible | ProblemKind::InvalidAttestation => StatusCode::FORBIDDEN,
             ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -76,6 +82,8 @@ impl ProblemKind {
             ProblemKind::Unavailable => "Service temporarily unavailable",
             ProblemKind::Timeout => "The request took too long",
             ProblemKind::Internal => "Internal error",
+            ProblemKind::HoldExpired => "This hold has expired or was released",
+            ProblemKind::NoSecondDoseSlot => "No slot left for the second dose",
         }
     }
 }
@@ -149,11 +157,16 @@ impl From<tonic::Status> for Problem {
             Some(reason::NOT_ELIGIBLE) => ProblemKind::NotEligible,
             Some(reason::INVALID_ATTESTATION) => ProblemKind::InvalidAttestation,
             Some(reason::IDEMPOTENCY_CONFLICT) => ProblemKind::IdempotencyConflict,
+            Some(reason::HOLD_EXPIRED) => ProblemKind::HoldExpired,
+            Some(reason::NO_SECOND_DOSE_SLOT) => ProblemKind::NoSecondDoseSlot,
+            Some(reason::UNAVAILABLE) => ProblemKind::Unavailable,
             _ => match status.code() {
                 Code::InvalidArgument => ProblemKind::Validation,
                 Code::NotFound => ProblemKind::NotFound,
                 Code::DeadlineExceeded => ProblemKind::Timeout,
-                Code::Unavailable | Code::ResourceExhausted | Code::Cancelled => ProblemKind::Unavailable,
+                Code::Unavailable | Code::ResourceExhausted | Code::Cancelled | Code::Aborted => {
+                    ProblemKind::Unavailable
+                }
                 _ => ProblemKind::Internal,
             },
         };

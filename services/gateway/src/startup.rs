@@ -8,7 +8,7 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -16,7 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::backends::Backends;
 use crate::problem::{Problem, ProblemKind};
-use crate::routes::{bookings, centres, eligibility, health, home};
+use crate::routes::{bookings, centres, eligibility, health, holds, home};
 use crate::settings::Settings;
 
 pub const SERVICE: &str = "gateway";
@@ -87,7 +87,9 @@ fn router(settings: &Settings, state: AppState) -> Router {
         .route("/api/v1/centres/{id}", get(centres::get))
         .route("/api/v1/centres/{id}/slots", get(centres::slots))
         .route("/api/v1/bookings", post(bookings::create))
-        .route("/api/v1/bookings/{reference}", get(bookings::get).delete(bookings::cancel))
+        .route("/api/v1/bookings/{reference}", get(bookings::get).delete(bookings::cancel).patch(bookings::reschedule))
+        .route("/api/v1/holds", post(holds::create))
+        .route("/api/v1/holds/{id}", delete(holds::release))
         .route("/", get(home::index))
         .fallback(not_found)
         // Outermost first: over the concurrency limit a request is refused

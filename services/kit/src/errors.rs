@@ -19,6 +19,8 @@ pub mod reason {
     pub const INVALID_ATTESTATION: &str = "INVALID_ATTESTATION";
     pub const IDEMPOTENCY_CONFLICT: &str = "IDEMPOTENCY_CONFLICT";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    pub const NO_SECOND_DOSE_SLOT: &str = "NO_SECOND_DOSE_SLOT";
+    pub const HOLD_EXPIRED: &str = "HOLD_EXPIRED";
 }
 
 /// A status with an `ErrorInfo` detail naming `reason`.

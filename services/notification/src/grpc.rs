@@ -39,9 +39,10 @@ impl NotificationService {
     /// does not answer in time must not hold messages back, so they then go
     /// out with the centre's id only.
     async fn centre_details(&self, kind: &Kind) -> HashMap<String, CentreDetails> {
-        let appointments = match kind {
-            Kind::BookingConfirmed(e) => &e.appointments,
-            Kind::BookingCancelled(e) => &e.appointments,
+        let appointments: Vec<_> = match kind {
+            Kind::BookingConfirmed(e) => e.appointments.iter().collect(),
+            Kind::BookingCancelled(e) => e.appointments.iter().collect(),
+            Kind::BookingMoved(e) => e.appointments.iter().chain(&e.previous).collect(),
         };
         let mut found = HashMap::new();
         let Some(client) = &self.centres else {
@@ -72,6 +73,7 @@ fn kind_name(kind: &Kind) -> &'static str {
     match kind {
         Kind::BookingConfirmed(_) => "booking.confirmed",
         Kind::BookingCancelled(_) => "booking.cancelled",
+        Kind::BookingMoved(_) => "booking.moved",
     }
 }
 

@@ -20,6 +20,11 @@ pub struct SlotInventorySettings {
     #[serde(default)]
     pub notification_url: Option<String>,
     pub relay_interval_ms: u64,
+    /// How long a hold keeps its place.
+    pub hold_ttl_secs: u32,
+    /// How long a booking's idempotency key (and the secret kept with it
+    /// for replays) is remembered.
+    pub idempotency_ttl_secs: u32,
 }
 
 impl ServiceSettings for Settings {
@@ -29,11 +34,12 @@ port = 50053
 
 [database]
 url = "sqlite://data/slot-inventory.sqlite?mode=rwc"
-max_connections = 1
 
 [slot_inventory]
 verification_keys = ""
 relay_interval_ms = 500
+hold_ttl_secs = 300
+idempotency_ttl_secs = 86400
 "#;
 
     fn telemetry(&self) -> &TelemetrySettings {
@@ -46,6 +52,9 @@ relay_interval_ms = 500
             return Err(
                 "slot_inventory.verification_keys is required (CRENEAU__SLOT_INVENTORY__VERIFICATION_KEYS)".into()
             );
+        }
+        if self.slot_inventory.hold_ttl_secs == 0 || self.slot_inventory.idempotency_ttl_secs == 0 {
+            return Err("slot_inventory.hold_ttl_secs and idempotency_ttl_secs must be positive".into());
         }
         if let Some(url) = &self.slot_inventory.notification_url {
             creneau_kit::client::channel(url).map_err(|e| e.to_string())?;

@@ -12,7 +12,7 @@ use creneau_proto::slot_inventory::v1::{FILE_DESCRIPTOR_SET, slot_inventory_serv
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
-use crate::grpc::SlotInventoryService;
+use crate::grpc::{Lifetimes, SlotInventoryService};
 use crate::relay::Relay;
 use crate::settings::Settings;
 
@@ -46,7 +46,12 @@ impl Application {
                 None
             }
         };
-        let service = SlotInventoryService::new(db.clone(), verifier, wakeup);
+        let s = &settings.slot_inventory;
+        let lifetimes = Lifetimes {
+            hold: chrono::Duration::seconds(i64::from(s.hold_ttl_secs)),
+            idempotency_key: chrono::Duration::seconds(i64::from(s.idempotency_ttl_secs)),
+        };
+        let service = SlotInventoryService::new(db.clone(), verifier, wakeup, lifetimes);
         let server = GrpcServer::bind(&settings.server)
             .await
             .with_context(|| format!("binding {}", settings.server.address()))?

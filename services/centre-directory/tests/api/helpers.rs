@@ -31,6 +31,8 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
             verification_keys: Signer::parse(&Signer::generate_spec("k")).unwrap().public_spec(),
             notification_url: None,
             relay_interval_ms: 1000,
+            hold_ttl_secs: 300,
+            idempotency_ttl_secs: 86400,
         },
     })
     .await

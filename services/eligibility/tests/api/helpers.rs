@@ -54,6 +54,7 @@ impl TestApp {
                 profession: profession.map(Into::into),
                 as_of: as_of.map(Into::into),
                 language: language.into(),
+                dose: None,
             })
             .await
             .map(|r| r.into_inner())

@@ -1,10 +1,10 @@
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use creneau_proto::slot_inventory::v1 as pb;
 use serde::{Deserialize, Serialize};
 
 use crate::extract::Json;
-use crate::problem::{Problem, ProblemKind};
+use crate::problem::Problem;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -20,12 +20,35 @@ pub struct CitizenBody {
 
 #[derive(Deserialize)]
 pub struct BookingBody {
-    slot_id: String,
+    /// The (first) dose's slot, or a `hold_id` instead.
+    #[serde(default)]
+    slot_id: Option<String>,
+    #[serde(default)]
+    hold_id: Option<String>,
+    /// The second dose's slot; by default the earliest inside the interval.
+    #[serde(default)]
+    second_slot_id: Option<String>,
+    /// 1 (default) or 3 for a booster, with `last_dose_date`.
+    #[serde(default)]
+    dose: Option<u32>,
+    #[serde(default)]
+    last_dose_date: Option<String>,
     attestation: String,
     citizen: CitizenBody,
     /// Language of messages; defaults to `Accept-Language`.
     #[serde(default)]
     language: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct RescheduleBody {
+    /// Which appointment moves: 1 (default; its second dose follows when
+    /// needed), 2 or 3.
+    #[serde(default)]
+    dose: Option<u32>,
+    slot_id: String,
+    #[serde(default)]
+    second_slot_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -87,7 +110,11 @@ pub async fn create(
         .to_owned();
     let language = body.language.unwrap_or_else(|| super::language(&headers).to_owned());
     let request = state.backends.request(pb::BookRequest {
-        slot_id: body.slot_id,
+        slot_id: body.slot_id.unwrap_or_default(),
+        hold_id: body.hold_id,
+        second_slot_id: body.second_slot_id,
+        dose: body.dose.unwrap_or(1),
+        last_dose_date: body.last_dose_date,
         citizen: Some(pb::Citizen {
             first_name: body.citizen.first_name,
             last_name: body.citizen.last_name,
@@ -104,25 +131,13 @@ pub async fn create(
     Ok((status, axum::Json(booking.into())))
 }
 
-fn bearer(headers: &HeaderMap) -> Result<String, Problem> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            Problem::new(ProblemKind::Unauthorized, "send the booking secret as Authorization: Bearer <secret>")
-        })
-}
-
 #[tracing::instrument(skip_all)]
 pub async fn get(
     State(state): State<AppState>,
     Path(reference): Path<String>,
     headers: HeaderMap,
 ) -> Result<axum::Json<Booking>, Problem> {
-    let secret = bearer(&headers)?;
+    let secret = super::bearer(&headers, "the booking secret")?;
     let request = state.backends.request(pb::GetAppointmentRequest { reference, secret });
     let booking = state.backends.slots.clone().get_appointment(request).await?.into_inner();
     Ok(axum::Json(booking.into()))
@@ -140,8 +155,27 @@ pub async fn cancel(
     Path(reference): Path<String>,
     headers: HeaderMap,
 ) -> Result<axum::Json<Cancelled>, Problem> {
-    let secret = bearer(&headers)?;
+    let secret = super::bearer(&headers, "the booking secret")?;
     let request = state.backends.request(pb::CancelRequest { reference, secret });
     let booking = state.backends.slots.clone().cancel(request).await?.into_inner();
     Ok(axum::Json(Cancelled { reference: booking.reference, status: booking.status }))
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn reschedule(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<RescheduleBody>,
+) -> Result<axum::Json<Booking>, Problem> {
+    let secret = super::bearer(&headers, "the booking secret")?;
+    let request = state.backends.request(pb::RescheduleRequest {
+        reference,
+        secret,
+        dose: body.dose.unwrap_or(1),
+        slot_id: body.slot_id,
+        second_slot_id: body.second_slot_id,
+    });
+    let booking = state.backends.slots.clone().reschedule(request).await?.into_inner();
+    Ok(axum::Json(booking.into()))
 }

@@ -136,8 +136,11 @@ pub async fn slots(
         slots: listed
             .slots
             .into_iter()
+            // A closed slot sells nothing; a held place is not for sale
+            // while its hold lives.
+            .filter(|s| s.status == "open")
             .map(|s| Slot {
-                remaining: s.capacity.saturating_sub(s.booked),
+                remaining: s.capacity.saturating_sub(s.booked).saturating_sub(s.held),
                 id: s.id,
                 starts_at: s.starts_at,
                 ends_at: s.ends_at,

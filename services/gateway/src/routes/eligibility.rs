@@ -14,6 +14,9 @@ pub struct EligibilityRequest {
     conditions: Vec<String>,
     #[serde(default)]
     profession: Option<String>,
+    /// 1 (default) or 3 for a booster.
+    #[serde(default)]
+    dose: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -38,6 +41,7 @@ pub async fn check(
         profession: body.profession,
         as_of: None,
         language: super::language(&headers).to_owned(),
+        dose: body.dose,
     });
     let r = state.backends.eligibility.clone().check(request).await?.into_inner();
     Ok(axum::Json(EligibilityResponse {

@@ -134,6 +134,7 @@ pub fn render(kind: &Kind, centres: &dyn Fn(&str) -> Option<CentreDetails>) -> O
     let (recipient, reference) = match kind {
         Kind::BookingConfirmed(e) => (e.recipient.as_ref()?, &e.reference),
         Kind::BookingCancelled(e) => (e.recipient.as_ref()?, &e.reference),
+        Kind::BookingMoved(e) => (e.recipient.as_ref()?, &e.reference),
     };
     let lang = if recipient.language == "en" { Lang::En } else { Lang::Fr };
     let (channel, to) = destination(recipient)?;
@@ -165,17 +166,39 @@ pub fn render(kind: &Kind, centres: &dyn Fn(&str) -> Option<CentreDetails>) -> O
         (Kind::BookingCancelled(e), Lang::Fr) => (
             format!("Rendez-vous de vaccination annulé — {reference}"),
             format!(
-                "{greeting}\n\nVotre rendez-vous de vaccination a été annulé.\n\nRéférence : {reference}\n{}\n\
+                "{greeting}\n\nVotre rendez-vous de vaccination a été annulé{}.\n\nRéférence : {reference}\n{}\n\
                  Vous pouvez prendre un nouveau rendez-vous à tout moment.\n",
+                e.reason.as_deref().map(|r| format!(" par le centre ({r})")).unwrap_or_default(),
                 appointment_lines(&e.appointments, centres, lang)
             ),
         ),
         (Kind::BookingCancelled(e), Lang::En) => (
             format!("Vaccination appointment cancelled — {reference}"),
             format!(
-                "{greeting}\n\nYour vaccination appointment has been cancelled.\n\nReference: {reference}\n{}\n\
+                "{greeting}\n\nYour vaccination appointment has been cancelled{}.\n\nReference: {reference}\n{}\n\
                  You can book a new appointment at any time.\n",
+                e.reason.as_deref().map(|r| format!(" by the centre ({r})")).unwrap_or_default(),
                 appointment_lines(&e.appointments, centres, lang)
+            ),
+        ),
+        (Kind::BookingMoved(e), Lang::Fr) => (
+            format!("Rendez-vous de vaccination modifié — {reference}"),
+            format!(
+                "{greeting}\n\nVotre rendez-vous de vaccination a été déplacé{}.\n\nRéférence : {reference}\n\
+                 Nouveau rendez-vous :\n{}\nAncien rendez-vous :\n{}",
+                e.reason.as_deref().map(|r| format!(" par le centre ({r})")).unwrap_or_default(),
+                appointment_lines(&e.appointments, centres, lang),
+                appointment_lines(&e.previous, centres, lang)
+            ),
+        ),
+        (Kind::BookingMoved(e), Lang::En) => (
+            format!("Vaccination appointment moved — {reference}"),
+            format!(
+                "{greeting}\n\nYour vaccination appointment has been moved{}.\n\nReference: {reference}\n\
+                 New appointment:\n{}\nPrevious appointment:\n{}",
+                e.reason.as_deref().map(|r| format!(" by the centre ({r})")).unwrap_or_default(),
+                appointment_lines(&e.appointments, centres, lang),
+                appointment_lines(&e.previous, centres, lang)
             ),
         ),
     };
@@ -194,7 +217,7 @@ fn destination(recipient: &Recipient) -> Option<(Channel, String)> {
 
 #[cfg(test)]
 mod tests {
-    use creneau_proto::notification::v1::{BookingCancelled, BookingConfirmed};
+    use creneau_proto::notification::v1::{BookingCancelled, BookingConfirmed, BookingMoved};
 
     use super::*;
 
@@ -251,6 +274,7 @@ mod tests {
             reference: "ABCD-EFGH".into(),
             recipient: Some(recipient("en", None, Some("+33612345678"))),
             appointments: vec![appointment()],
+            reason: None,
         });
         let m = render(&kind, &|_| None).unwrap();
         assert_eq!(m.channel, Channel::Sms);
@@ -258,5 +282,23 @@ mod tests {
         assert!(m.subject.starts_with("Vaccination appointment cancelled"));
         assert!(m.body.contains("Tuesday, 1 December 2026 at 09:15"));
         assert!(m.body.contains("metz-1"));
+    }
+
+    #[test]
+    fn a_move_by_the_centre_says_why_and_shows_both_times() {
+        let mut later = appointment();
+        later.starts_at = "2026-12-02T08:15:00+00:00".into();
+        let kind = Kind::BookingMoved(BookingMoved {
+            reference: "ABCD-EFGH".into(),
+            recipient: Some(recipient("fr", Some("anne@example.fr"), None)),
+            previous: vec![appointment()],
+            appointments: vec![later],
+            reason: Some("livraison de vaccins retardée".into()),
+        });
+        let m = render(&kind, &centres).unwrap();
+        assert!(m.subject.contains("modifié"));
+        assert!(m.body.contains("déplacé par le centre (livraison de vaccins retardée)"));
+        assert!(m.body.contains("mercredi 2 décembre 2026 à 09h15"));
+        assert!(m.body.contains("mardi 1 décembre 2026 à 09h15"));
     }
 }

@@ -4,11 +4,15 @@
 
 mod booking;
 mod citizen;
+mod schedule;
 mod slot;
+mod vaccine;
 
 pub use booking::{BookingStatus, Reference, Secret, SecretHash};
 pub use citizen::{Citizen, Contact, IdentityKey, Language};
+pub use schedule::{Schedule, parse_date, parse_time, parse_zone, session_bounds};
 pub use slot::{NewSlot, SlotWindow};
+pub use vaccine::{VaccineRules, Window};
 
 use creneau_kit::attestation::AttestationError;
 
@@ -21,6 +25,16 @@ pub enum BookingError {
     SlotNotFound(String),
     #[error("this slot has no place left")]
     SlotFull,
+    #[error("this slot is closed")]
+    SlotClosed,
+    #[error("the second-dose slot has no place left")]
+    SecondSlotFull,
+    #[error("no slot for the second dose between {0} and {1} at this centre")]
+    NoSecondDoseSlot(chrono::NaiveDate, chrono::NaiveDate),
+    #[error("this hold does not exist, has expired or is not yours")]
+    HoldNotFound,
+    #[error("another hold of yours is being created")]
+    HoldConflict,
     #[error("this slot has already started")]
     SlotStarted,
     #[error("this person already has an active booking")]

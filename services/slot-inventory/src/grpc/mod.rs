@@ -1,103 +1,66 @@
 //! gRPC transport: proto ↔ domain, and the one place booking errors become
-//! statuses.
+//! statuses. Citizen-facing calls are in `citizen`, staff calls in `staff`.
+
+mod citizen;
+mod staff;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use creneau_kit::attestation::Verifier;
 use creneau_kit::errors::{self, reason};
 use creneau_proto::slot_inventory::v1::{self as pb, slot_inventory_server::SlotInventory};
 use sea_orm::{DatabaseConnection, DbErr};
-use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tonic::{Code, Request, Response, Status};
 
-use crate::domain::{BookingError, Citizen, Contact, NewSlot, Reference, Secret, SlotWindow};
-use crate::storage::{self, BookCommand, BookingView, entities::slot};
+use crate::domain::{BookingError, SlotWindow};
+use crate::storage::{self, BookingView, SlotView};
 
-const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
-const MAX_CENTRES_PER_SUMMARY: usize = 500;
-const MAX_SLOTS_PER_CREATE: usize = 5000;
+/// How long holds and idempotency keys live.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub hold: chrono::Duration,
+    pub idempotency_key: chrono::Duration,
+}
 
 pub struct SlotInventoryService {
     db: DatabaseConnection,
     verifier: Verifier,
     relay_wakeup: Arc<Notify>,
+    lifetimes: Lifetimes,
 }
 
 impl SlotInventoryService {
-    pub fn new(db: DatabaseConnection, verifier: Verifier, relay_wakeup: Arc<Notify>) -> Self {
-        Self { db, verifier, relay_wakeup }
-    }
-
-    fn book_command(&self, request: pb::BookRequest, now: DateTime<Utc>) -> Result<BookCommand, BookingError> {
-        let key = request.idempotency_key.trim();
-        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || key.chars().any(char::is_control) {
-            return Err(BookingError::Invalid(format!(
-                "idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable characters"
-            )));
-        }
-        if request.slot_id.trim().is_empty() {
-            return Err(BookingError::Invalid("slot_id is required".into()));
-        }
-        let c = request.citizen.ok_or_else(|| BookingError::Invalid("citizen is required".into()))?;
-        let contact = Contact::parse(c.email.as_deref(), c.phone.as_deref())?;
-        let citizen =
-            Citizen::parse(&c.first_name, &c.last_name, &c.birth_date, contact, &c.language, now.date_naive())?;
-        if request.attestation.trim().is_empty() {
-            return Err(BookingError::NotEligible);
-        }
-        let claims = self.verifier.verify(request.attestation.trim(), now)?;
-        if claims.birth_date != citizen.birth_date || claims.dose != 1 {
-            return Err(BookingError::AttestationMismatch);
-        }
-        let request_hash = {
-            let mut h = Sha256::new();
-            for part in [
-                request.slot_id.as_str(),
-                citizen.identity().as_str(),
-                citizen.contact.email.as_deref().unwrap_or(""),
-                citizen.contact.phone.as_deref().unwrap_or(""),
-                citizen.language.code(),
-                request.attestation.trim(),
-            ] {
-                h.update(part.as_bytes());
-                h.update([0]);
-            }
-            h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-        };
-        Ok(BookCommand {
-            slot_id: request.slot_id.trim().to_owned(),
-            citizen,
-            idempotency_key: key.to_owned(),
-            request_hash,
-        })
+    pub fn new(db: DatabaseConnection, verifier: Verifier, relay_wakeup: Arc<Notify>, lifetimes: Lifetimes) -> Self {
+        Self { db, verifier, relay_wakeup, lifetimes }
     }
 }
 
-fn to_status(error: BookingError) -> Status {
+pub(crate) fn to_status(error: BookingError) -> Status {
     use BookingError::*;
+    let precondition =
+        |reason: &str, error: &BookingError| errors::status(Code::FailedPrecondition, reason, error.to_string());
     match error {
         Invalid(msg) => errors::invalid_argument(msg),
-        SlotNotFound(_) | SlotStarted => {
-            errors::status(Code::FailedPrecondition, reason::VALIDATION, error.to_string())
-        }
-        SlotFull => errors::status(Code::FailedPrecondition, reason::SLOT_FULL, error.to_string()),
+        SlotNotFound(_) | SlotStarted => precondition(reason::VALIDATION, &error),
+        SlotFull | SlotClosed | SecondSlotFull => precondition(reason::SLOT_FULL, &error),
+        NoSecondDoseSlot(..) => precondition(reason::NO_SECOND_DOSE_SLOT, &error),
+        HoldNotFound => precondition(reason::HOLD_EXPIRED, &error),
+        HoldConflict => errors::status(Code::Aborted, reason::UNAVAILABLE, error.to_string()),
         AlreadyBooked => errors::status(Code::AlreadyExists, reason::ALREADY_BOOKED, error.to_string()),
         NotEligible => errors::status(Code::PermissionDenied, reason::NOT_ELIGIBLE, error.to_string()),
         InvalidAttestation(_) | AttestationMismatch => {
             errors::status(Code::PermissionDenied, reason::INVALID_ATTESTATION, error.to_string())
         }
-        IdempotencyConflict => {
-            errors::status(Code::FailedPrecondition, reason::IDEMPOTENCY_CONFLICT, error.to_string())
-        }
+        IdempotencyConflict => precondition(reason::IDEMPOTENCY_CONFLICT, &error),
         NotFound => errors::not_found(error.to_string()),
         Storage(err) => db_status(err),
     }
 }
 
 /// A saturated pool is back-pressure the caller may retry, not a fault.
-fn db_status(err: DbErr) -> Status {
+pub(crate) fn db_status(err: DbErr) -> Status {
     match err {
         DbErr::ConnectionAcquire(_) => {
             errors::status(Code::Unavailable, reason::UNAVAILABLE, "database busy, retry later")
@@ -106,7 +69,8 @@ fn db_status(err: DbErr) -> Status {
     }
 }
 
-fn slot_to_pb(s: slot::Model) -> pb::Slot {
+fn slot_to_pb(view: SlotView) -> pb::Slot {
+    let s = view.slot;
     pb::Slot {
         id: s.id,
         centre_id: s.centre_id,
@@ -115,6 +79,8 @@ fn slot_to_pb(s: slot::Model) -> pb::Slot {
         ends_at: s.ends_at.to_rfc3339(),
         capacity: s.capacity.max(0) as u32,
         booked: s.booked.max(0) as u32,
+        held: view.held.clamp(0, i64::from(u32::MAX)) as u32,
+        status: s.status,
     }
 }
 
@@ -139,11 +105,6 @@ fn booking_to_pb(view: BookingView) -> pb::Booking {
     }
 }
 
-fn credentials(reference: &str, secret: &str) -> Result<(Reference, Secret), Status> {
-    let reference = Reference::parse(reference).map_err(to_status)?;
-    Ok((reference, Secret::from_presented(secret)))
-}
-
 #[tonic::async_trait]
 impl SlotInventory for SlotInventoryService {
     #[tracing::instrument(skip_all, fields(centre_id = %request.get_ref().centre_id))]
@@ -159,16 +120,9 @@ impl SlotInventory for SlotInventoryService {
         Ok(Response::new(pb::ListSlotsResponse { slots: slots.into_iter().map(slot_to_pb).collect() }))
     }
 
-    #[tracing::instrument(skip_all, fields(slot_id = %request.get_ref().slot_id))]
+    #[tracing::instrument(skip_all)]
     async fn book(&self, request: Request<pb::BookRequest>) -> Result<Response<pb::Booking>, Status> {
-        let now = Utc::now();
-        let command = self.book_command(request.into_inner(), now).map_err(to_status)?;
-        let view = storage::book(&self.db, &command, now).await.map_err(to_status)?;
-        if !view.replayed {
-            self.relay_wakeup.notify_one();
-            tracing::info!(reference = %view.reference, "booking confirmed");
-        }
-        Ok(Response::new(booking_to_pb(view)))
+        self.book_impl(request.into_inner()).await.map(Response::new)
     }
 
     #[tracing::instrument(skip_all)]
@@ -176,20 +130,12 @@ impl SlotInventory for SlotInventoryService {
         &self,
         request: Request<pb::GetAppointmentRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
-        let r = request.into_inner();
-        let (reference, secret) = credentials(&r.reference, &r.secret)?;
-        let view = storage::get(&self.db, &reference, &secret).await.map_err(to_status)?;
-        Ok(Response::new(booking_to_pb(view)))
+        self.get_impl(request.into_inner()).await.map(Response::new)
     }
 
     #[tracing::instrument(skip_all)]
     async fn cancel(&self, request: Request<pb::CancelRequest>) -> Result<Response<pb::Booking>, Status> {
-        let r = request.into_inner();
-        let (reference, secret) = credentials(&r.reference, &r.secret)?;
-        let view = storage::cancel(&self.db, &reference, &secret, Utc::now()).await.map_err(to_status)?;
-        self.relay_wakeup.notify_one();
-        tracing::info!(reference = %view.reference, "booking cancelled");
-        Ok(Response::new(booking_to_pb(view)))
+        self.cancel_impl(request.into_inner()).await.map(Response::new)
     }
 
     #[tracing::instrument(skip_all, fields(centres = request.get_ref().centre_ids.len()))]
@@ -197,32 +143,42 @@ impl SlotInventory for SlotInventoryService {
         &self,
         request: Request<pb::AvailabilitySummaryRequest>,
     ) -> Result<Response<pb::AvailabilitySummaryResponse>, Status> {
-        let r = request.into_inner();
-        if r.centre_ids.len() > MAX_CENTRES_PER_SUMMARY {
-            return Err(errors::invalid_argument(format!("at most {MAX_CENTRES_PER_SUMMARY} centres per call")));
-        }
-        let from = match r.from.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            None => Utc::now(),
-            Some(raw) => DateTime::parse_from_rfc3339(raw)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| errors::invalid_argument("from must be an RFC 3339 timestamp"))?,
-        };
-        let vaccine = r
-            .vaccine
-            .as_deref()
-            .map(|v| v.parse::<creneau_kit::vocab::Vaccine>().map_err(|e| errors::invalid_argument(e.to_string())))
-            .transpose()?;
-        let window = SlotWindow::from_instant(from, r.days).map_err(to_status)?;
-        let rows = storage::availability(&self.db, &r.centre_ids, window, vaccine.map(|v| v.code()))
-            .await
-            .map_err(db_status)?;
-        Ok(Response::new(pb::AvailabilitySummaryResponse {
-            centres: rows
+        self.availability_impl(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all, fields(slot_id = %request.get_ref().slot_id))]
+    async fn hold(&self, request: Request<pb::HoldRequest>) -> Result<Response<pb::SlotHold>, Status> {
+        self.hold_impl(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn release_hold(
+        &self,
+        request: Request<pb::ReleaseHoldRequest>,
+    ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
+        self.release_hold_impl(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn reschedule(&self, request: Request<pb::RescheduleRequest>) -> Result<Response<pb::Booking>, Status> {
+        self.reschedule_impl(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn list_vaccines(
+        &self,
+        _request: Request<pb::ListVaccinesRequest>,
+    ) -> Result<Response<pb::ListVaccinesResponse>, Status> {
+        let vaccines = storage::all_vaccines(&self.db).await.map_err(db_status)?;
+        Ok(Response::new(pb::ListVaccinesResponse {
+            vaccines: vaccines
                 .into_iter()
-                .map(|a| pb::CentreAvailability {
-                    centre_id: a.centre_id,
-                    next_slot: a.next_slot.map(|t| t.to_rfc3339()),
-                    available_slots: a.available.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
+                .map(|v| pb::VaccineRules {
+                    code: v.code,
+                    label: v.label,
+                    doses: v.doses,
+                    min_interval_days: v.min_interval_days,
+                    max_interval_days: v.max_interval_days,
+                    booster_min_delay_days: v.booster_min_delay_days,
                 })
                 .collect(),
         }))
@@ -233,21 +189,32 @@ impl SlotInventory for SlotInventoryService {
         &self,
         request: Request<pb::CreateSlotsRequest>,
     ) -> Result<Response<pb::CreateSlotsResponse>, Status> {
-        let r = request.into_inner();
-        if r.centre_id.trim().is_empty() {
-            return Err(errors::invalid_argument("centre_id is required"));
-        }
-        if r.slots.len() > MAX_SLOTS_PER_CREATE {
-            return Err(errors::invalid_argument(format!("at most {MAX_SLOTS_PER_CREATE} slots per call")));
-        }
-        let slots = r
-            .slots
-            .iter()
-            .map(|s| NewSlot::parse(&s.vaccine, &s.starts_at, &s.ends_at, s.capacity))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(to_status)?;
-        let stored =
-            storage::create_slots(&self.db, r.centre_id.trim(), &slots, Utc::now()).await.map_err(db_status)?;
-        Ok(Response::new(pb::CreateSlotsResponse { slots: stored.into_iter().map(slot_to_pb).collect() }))
+        self.create_slots_impl(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all, fields(centre_id = %request.get_ref().centre_id))]
+    async fn create_schedule(
+        &self,
+        request: Request<pb::CreateScheduleRequest>,
+    ) -> Result<Response<pb::CreateScheduleResponse>, Status> {
+        self.create_schedule_impl(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all, fields(slots = request.get_ref().slot_ids.len()))]
+    async fn close_slots(
+        &self,
+        request: Request<pb::CloseSlotsRequest>,
+    ) -> Result<Response<pb::CloseSlotsResponse>, Status> {
+        let ids = request.into_inner().slot_ids;
+        let closed = storage::close_slots(&self.db, &ids).await.map_err(db_status)?;
+        Ok(Response::new(pb::CloseSlotsResponse { closed: closed as u32 }))
+    }
+
+    #[tracing::instrument(skip_all, fields(centre_id = %request.get_ref().centre_id))]
+    async fn cancel_session(
+        &self,
+        request: Request<pb::CancelSessionRequest>,
+    ) -> Result<Response<pb::CancelSessionResponse>, Status> {
+        self.cancel_session_impl(request.into_inner()).await.map(Response::new)
     }
 }

@@ -15,6 +15,8 @@ pub mod slot {
         pub capacity: i32,
         pub booked: i32,
         pub created_at: DateTimeUtc,
+        pub status: String,
+        pub schedule_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -43,6 +45,7 @@ pub mod booking {
         pub language: String,
         pub created_at: DateTimeUtc,
         pub cancelled_at: Option<DateTimeUtc>,
+        pub series: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -86,6 +89,7 @@ pub mod idempotency_key {
         pub booking_id: String,
         pub secret: String,
         pub created_at: DateTimeUtc,
+        pub expires_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -109,6 +113,75 @@ pub mod outbox {
         pub lease_until: Option<DateTimeUtc>,
         pub published_at: Option<DateTimeUtc>,
         pub attempts: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod hold {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "holds")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub slot_id: String,
+        pub holder_key: String,
+        pub state: String,
+        pub expires_at: DateTimeUtc,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod vaccine {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "vaccines")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub code: String,
+        pub label: String,
+        pub doses: i32,
+        pub min_interval_days: i32,
+        pub max_interval_days: i32,
+        pub booster_min_delay_days: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod schedule {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "schedules")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub centre_id: String,
+        pub vaccine: String,
+        pub start_date: Date,
+        pub end_date: Date,
+        pub weekdays: i32,
+        pub opens: String,
+        pub closes: String,
+        pub slot_minutes: i32,
+        pub lines: i32,
+        pub time_zone: String,
+        pub created_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,7 @@ fn kind_name(kind: &events::event::Kind) -> &'static str {
     match kind {
         events::event::Kind::BookingConfirmed(_) => "booking.confirmed",
         events::event::Kind::BookingCancelled(_) => "booking.cancelled",
+        events::event::Kind::BookingMoved(_) => "booking.moved",
     }
 }
 

@@ -21,7 +21,16 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, None).await
 }
 
+/// Holds and idempotency keys that expire after one second.
+pub async fn spawn_short_lived(backend: Backend) -> Option<TestApp> {
+    spawn(backend, None, 1).await
+}
+
 pub async fn spawn_app_with(backend: Backend, notification_url: Option<String>) -> Option<TestApp> {
+    spawn(backend, notification_url, 300).await
+}
+
+async fn spawn(backend: Backend, notification_url: Option<String>, ttl_secs: u32) -> Option<TestApp> {
     creneau_kit::telemetry::init_for_tests();
     let (database, db) = TestDatabase::migrated(backend, "slot-inventory").await?;
     let signer = Signer::parse(&Signer::generate_spec("test")).unwrap();
@@ -33,6 +42,8 @@ pub async fn spawn_app_with(backend: Backend, notification_url: Option<String>) 
             verification_keys: signer.public_spec(),
             notification_url,
             relay_interval_ms: 100,
+            hold_ttl_secs: ttl_secs,
+            idempotency_ttl_secs: if ttl_secs < 300 { ttl_secs } else { 86400 },
         },
     };
     let app = Application::build(settings).await.expect("app builds");
@@ -53,11 +64,58 @@ pub async fn spawn_app_with(backend: Backend, notification_url: Option<String>) 
 
 impl TestApp {
     pub fn attestation(&self, birth_date: &str) -> String {
-        self.signer.sign(birth_date.parse().unwrap(), 1, Utc::now(), Duration::minutes(30))
+        self.attestation_for(birth_date, 1)
     }
 
-    /// Publishes one slot starting `hours` from now; returns its id.
+    pub fn attestation_for(&self, birth_date: &str, dose: u32) -> String {
+        self.signer.sign(birth_date.parse().unwrap(), dose, Utc::now(), Duration::minutes(30))
+    }
+
+    /// Publishes slots of `vaccine` at `centre`, one per offset in days from
+    /// tomorrow 09:00 UTC; returns their ids in the same order.
+    pub async fn days(&self, vaccine: &str, centre: &str, offsets: &[i64], capacity: u32) -> Vec<String> {
+        let base = (Utc::now() + Duration::days(1)).date_naive().and_hms_opt(9, 0, 0).unwrap().and_utc();
+        let slots: Vec<pb::NewSlot> = offsets
+            .iter()
+            .map(|d| {
+                let start = base + Duration::days(*d);
+                pb::NewSlot {
+                    vaccine: vaccine.into(),
+                    starts_at: start.to_rfc3339(),
+                    ends_at: (start + Duration::minutes(15)).to_rfc3339(),
+                    capacity,
+                }
+            })
+            .collect();
+        let created = self
+            .client
+            .clone()
+            .create_slots(pb::CreateSlotsRequest { centre_id: centre.into(), slots: slots.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        slots
+            .iter()
+            .map(|wanted| {
+                let start = chrono::DateTime::parse_from_rfc3339(&wanted.starts_at).unwrap();
+                let found =
+                    created.slots.iter().find(|s| chrono::DateTime::parse_from_rfc3339(&s.starts_at).unwrap() == start);
+                found.unwrap().id.clone()
+            })
+            .collect()
+    }
+
+    pub async fn booked(&self, slot_id: &str) -> i64 {
+        self.scalar(&format!("SELECT booked FROM slots WHERE id = '{slot_id}'")).await
+    }
+
+    /// Publishes one single-dose (Janssen) slot starting `hours` from now;
+    /// returns its id.
     pub async fn slot(&self, centre: &str, hours: i64, capacity: u32) -> String {
+        self.slot_of("janssen", centre, hours, capacity).await
+    }
+
+    pub async fn slot_of(&self, vaccine: &str, centre: &str, hours: i64, capacity: u32) -> String {
         let start = Utc::now() + Duration::hours(hours);
         let created = self
             .client
@@ -65,7 +123,7 @@ impl TestApp {
             .create_slots(pb::CreateSlotsRequest {
                 centre_id: centre.into(),
                 slots: vec![pb::NewSlot {
-                    vaccine: "pfizer".into(),
+                    vaccine: vaccine.into(),
                     starts_at: start.to_rfc3339(),
                     ends_at: (start + Duration::minutes(15)).to_rfc3339(),
                     capacity,
@@ -90,6 +148,7 @@ impl TestApp {
             }),
             attestation: self.attestation(birth),
             idempotency_key: key.into(),
+            ..Default::default()
         }
     }
 

@@ -3,6 +3,9 @@
 
 mod booking;
 mod concurrency;
+mod doses;
 mod helpers;
+mod holds;
 mod relay;
+mod schedules;
 mod slots;

@@ -1,0 +1,198 @@
+//! Calls citizens (through the gateway) and phone agents make.
+
+use chrono::{DateTime, Utc};
+use creneau_kit::errors;
+use creneau_kit::vocab::Vaccine;
+use creneau_proto::slot_inventory::v1 as pb;
+use sha2::{Digest, Sha256};
+use tonic::Status;
+
+use super::{SlotInventoryService, booking_to_pb, db_status, to_status};
+use crate::domain::{BookingError, Citizen, Contact, Reference, Secret, SlotWindow, parse_date};
+use crate::storage::{self, BookCommand, DoseRequest, Target};
+
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
+const MAX_CENTRES_PER_SUMMARY: usize = 500;
+
+fn hex(bytes: impl AsRef<[u8]>) -> String {
+    bytes.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Holds belong to the bearer of an attestation: the same attestation
+/// must book the held place.
+fn holder_key(attestation: &str) -> String {
+    hex(Sha256::digest(attestation.trim().as_bytes()))
+}
+
+fn credentials(reference: &str, secret: &str) -> Result<(Reference, Secret), Status> {
+    let reference = Reference::parse(reference).map_err(to_status)?;
+    Ok((reference, Secret::from_presented(secret)))
+}
+
+impl SlotInventoryService {
+    fn verify_attestation(
+        &self,
+        attestation: &str,
+        now: DateTime<Utc>,
+    ) -> Result<creneau_kit::attestation::Claims, BookingError> {
+        if attestation.trim().is_empty() {
+            return Err(BookingError::NotEligible);
+        }
+        Ok(self.verifier.verify(attestation.trim(), now)?)
+    }
+
+    fn book_command(&self, r: pb::BookRequest, now: DateTime<Utc>) -> Result<BookCommand, BookingError> {
+        let key = r.idempotency_key.trim();
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || key.chars().any(char::is_control) {
+            return Err(BookingError::Invalid(format!(
+                "idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable characters"
+            )));
+        }
+        let c = r.citizen.as_ref().ok_or_else(|| BookingError::Invalid("citizen is required".into()))?;
+        let contact = Contact::parse(c.email.as_deref(), c.phone.as_deref())?;
+        let citizen =
+            Citizen::parse(&c.first_name, &c.last_name, &c.birth_date, contact, &c.language, now.date_naive())?;
+        let dose = match (r.dose, r.last_dose_date.as_deref()) {
+            (0 | 1, _) => DoseRequest::First,
+            (3, Some(last)) => {
+                let last_dose = parse_date(last, "last_dose_date")?;
+                if last_dose > now.date_naive() {
+                    return Err(BookingError::Invalid("last_dose_date is in the future".into()));
+                }
+                DoseRequest::Booster { last_dose }
+            }
+            (3, None) => return Err(BookingError::Invalid("a booster needs last_dose_date".into())),
+            (other, _) => return Err(BookingError::Invalid(format!("dose {other} cannot be booked: 1 or 3"))),
+        };
+        let claims = self.verify_attestation(&r.attestation, now)?;
+        let attested_dose = if dose == DoseRequest::First { 1 } else { 3 };
+        if claims.birth_date != citizen.birth_date || claims.dose != attested_dose {
+            return Err(BookingError::AttestationMismatch);
+        }
+        let target = match (r.hold_id.as_deref().map(str::trim).filter(|h| !h.is_empty()), r.slot_id.trim()) {
+            (Some(hold_id), _) => Target::Hold { hold_id: hold_id.to_owned(), holder_key: holder_key(&r.attestation) },
+            (None, "") => return Err(BookingError::Invalid("slot_id or hold_id is required".into())),
+            (None, slot_id) => Target::Slot(slot_id.to_owned()),
+        };
+        let mut h = Sha256::new();
+        for part in [
+            r.slot_id.trim(),
+            r.hold_id.as_deref().unwrap_or(""),
+            r.second_slot_id.as_deref().unwrap_or(""),
+            &attested_dose.to_string(),
+            r.last_dose_date.as_deref().unwrap_or(""),
+            citizen.identity().as_str(),
+            citizen.contact.email.as_deref().unwrap_or(""),
+            citizen.contact.phone.as_deref().unwrap_or(""),
+            citizen.language.code(),
+            r.attestation.trim(),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        Ok(BookCommand {
+            target,
+            second_slot_id: r.second_slot_id.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+            dose,
+            citizen,
+            idempotency_key: key.to_owned(),
+            request_hash: hex(h.finalize()),
+            idempotency_ttl: self.lifetimes.idempotency_key,
+        })
+    }
+
+    pub(super) async fn book_impl(&self, request: pb::BookRequest) -> Result<pb::Booking, Status> {
+        let now = Utc::now();
+        let command = self.book_command(request, now).map_err(to_status)?;
+        let view = storage::book(&self.db, &command, now).await.map_err(to_status)?;
+        if !view.replayed {
+            self.relay_wakeup.notify_one();
+            tracing::info!(reference = %view.reference, doses = view.appointments.len(), "booking confirmed");
+        }
+        Ok(booking_to_pb(view))
+    }
+
+    pub(super) async fn get_impl(&self, r: pb::GetAppointmentRequest) -> Result<pb::Booking, Status> {
+        let (reference, secret) = credentials(&r.reference, &r.secret)?;
+        let view = storage::get(&self.db, &reference, &secret).await.map_err(to_status)?;
+        Ok(booking_to_pb(view))
+    }
+
+    pub(super) async fn cancel_impl(&self, r: pb::CancelRequest) -> Result<pb::Booking, Status> {
+        let (reference, secret) = credentials(&r.reference, &r.secret)?;
+        let view = storage::cancel(&self.db, &reference, &secret, Utc::now()).await.map_err(to_status)?;
+        self.relay_wakeup.notify_one();
+        tracing::info!(reference = %view.reference, "booking cancelled");
+        Ok(booking_to_pb(view))
+    }
+
+    pub(super) async fn reschedule_impl(&self, r: pb::RescheduleRequest) -> Result<pb::Booking, Status> {
+        let (reference, secret) = credentials(&r.reference, &r.secret)?;
+        let dose = match r.dose {
+            0 | 1 => 1,
+            2 | 3 => r.dose as i32,
+            other => return Err(errors::invalid_argument(format!("there is no dose {other}"))),
+        };
+        if r.slot_id.trim().is_empty() {
+            return Err(errors::invalid_argument("slot_id is required"));
+        }
+        let second = r.second_slot_id.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let view = storage::reschedule(&self.db, &reference, &secret, dose, r.slot_id.trim(), second, Utc::now())
+            .await
+            .map_err(to_status)?;
+        self.relay_wakeup.notify_one();
+        tracing::info!(reference = %view.reference, dose, "booking moved");
+        Ok(booking_to_pb(view))
+    }
+
+    pub(super) async fn hold_impl(&self, r: pb::HoldRequest) -> Result<pb::SlotHold, Status> {
+        let now = Utc::now();
+        self.verify_attestation(&r.attestation, now).map_err(to_status)?;
+        if r.slot_id.trim().is_empty() {
+            return Err(errors::invalid_argument("slot_id is required"));
+        }
+        let held = storage::hold(&self.db, r.slot_id.trim(), &holder_key(&r.attestation), self.lifetimes.hold, now)
+            .await
+            .map_err(to_status)?;
+        Ok(pb::SlotHold { hold_id: held.id, slot_id: held.slot_id, expires_at: held.expires_at.to_rfc3339() })
+    }
+
+    pub(super) async fn release_hold_impl(&self, r: pb::ReleaseHoldRequest) -> Result<pb::ReleaseHoldResponse, Status> {
+        storage::release_hold(&self.db, r.hold_id.trim(), &holder_key(&r.attestation)).await.map_err(to_status)?;
+        Ok(pb::ReleaseHoldResponse {})
+    }
+
+    pub(super) async fn availability_impl(
+        &self,
+        r: pb::AvailabilitySummaryRequest,
+    ) -> Result<pb::AvailabilitySummaryResponse, Status> {
+        if r.centre_ids.len() > MAX_CENTRES_PER_SUMMARY {
+            return Err(errors::invalid_argument(format!("at most {MAX_CENTRES_PER_SUMMARY} centres per call")));
+        }
+        let from = match r.from.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => Utc::now(),
+            Some(raw) => DateTime::parse_from_rfc3339(raw)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| errors::invalid_argument("from must be an RFC 3339 timestamp"))?,
+        };
+        let vaccine = r
+            .vaccine
+            .as_deref()
+            .map(|v| v.parse::<Vaccine>().map_err(|e| errors::invalid_argument(e.to_string())))
+            .transpose()?;
+        let window = SlotWindow::from_instant(from, r.days).map_err(to_status)?;
+        let rows = storage::availability(&self.db, &r.centre_ids, window, vaccine.map(|v| v.code()))
+            .await
+            .map_err(db_status)?;
+        Ok(pb::AvailabilitySummaryResponse {
+            centres: rows
+                .into_iter()
+                .map(|a| pb::CentreAvailability {
+                    centre_id: a.centre_id,
+                    next_slot: a.next_slot.map(|t| t.to_rfc3339()),
+                    available_slots: a.available.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
+                })
+                .collect(),
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! Places in slots: the primitives every booking path composes inside its
+//! transaction. A slot's row is locked before its places are counted, so
+//! the count of live holds read next cannot change under us: holds and
+//! bookings of a slot are serialised on that row.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use creneau_kit::db::statement;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::entities::{hold, slot, vaccine};
+use crate::domain::{VaccineRules, Window};
+
+pub const OPEN: &str = "open";
+pub const CLOSED: &str = "closed";
+
+/// The slot, its row locked until the transaction ends (PostgreSQL; SQLite
+/// transactions already run one at a time).
+pub async fn lock_slot(txn: &impl ConnectionTrait, id: &str) -> Result<Option<slot::Model>, DbErr> {
+    slot::Entity::find_by_id(id.to_owned()).lock_exclusive().one(txn).await
+}
+
+/// Takes one place if the slot is open and booked + live holds (other than
+/// `own_hold`) leave room. One statement, decided by the database.
+pub async fn take_place(
+    txn: &impl ConnectionTrait,
+    slot_id: &str,
+    own_hold: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = txn
+        .execute_raw(statement(
+            txn.get_database_backend(),
+            "UPDATE slots SET booked = booked + 1 WHERE id = ? AND status = 'open' AND booked + \
+             (SELECT COUNT(*) FROM holds WHERE holds.slot_id = ? AND holds.state = 'live' \
+              AND holds.expires_at > ? AND holds.id <> ?) < capacity",
+            [slot_id.into(), slot_id.into(), now.into(), own_hold.unwrap_or("").into()],
+        ))
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn free_place(txn: &impl ConnectionTrait, slot_id: &str) -> Result<(), DbErr> {
+    slot::Entity::update_many()
+        .col_expr(slot::Column::Booked, Expr::col(slot::Column::Booked).sub(1))
+        .filter(slot::Column::Id.eq(slot_id))
+        .filter(slot::Column::Booked.gt(0))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+#[derive(FromQueryResult)]
+struct HeldCount {
+    slot_id: String,
+    held: i64,
+}
+
+/// Live holds per slot.
+pub async fn live_holds(
+    db: &impl ConnectionTrait,
+    slot_ids: &[String],
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, i64>, DbErr> {
+    if slot_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = hold::Entity::find()
+        .select_only()
+        .column(hold::Column::SlotId)
+        .column_as(hold::Column::Id.count(), "held")
+        .filter(hold::Column::SlotId.is_in(slot_ids.iter().cloned()))
+        .filter(hold::Column::State.eq("live"))
+        .filter(hold::Column::ExpiresAt.gt(now))
+        .group_by(hold::Column::SlotId)
+        .into_model::<HeldCount>()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.slot_id, r.held)).collect())
+}
+
+pub async fn vaccine_rules(db: &impl ConnectionTrait, code: &str) -> Result<Option<VaccineRules>, DbErr> {
+    Ok(vaccine::Entity::find_by_id(code.to_owned()).one(db).await?.map(rules_of))
+}
+
+pub async fn all_vaccines(db: &impl ConnectionTrait) -> Result<Vec<VaccineRules>, DbErr> {
+    let rows = vaccine::Entity::find().order_by_asc(vaccine::Column::Code).all(db).await?;
+    Ok(rows.into_iter().map(rules_of).collect())
+}
+
+fn rules_of(v: vaccine::Model) -> VaccineRules {
+    let days = |n: i32| u32::try_from(n).unwrap_or(0);
+    VaccineRules {
+        code: v.code,
+        label: v.label,
+        doses: days(v.doses),
+        min_interval_days: days(v.min_interval_days),
+        max_interval_days: days(v.max_interval_days),
+        booster_min_delay_days: days(v.booster_min_delay_days),
+    }
+}
+
+/// Open slots of the same centre and vaccine inside `window` that look
+/// free, earliest first; `take_place` has the last word.
+pub async fn candidates(
+    txn: &impl ConnectionTrait,
+    centre_id: &str,
+    vaccine: &str,
+    window: Window,
+    limit: u64,
+) -> Result<Vec<slot::Model>, DbErr> {
+    slot::Entity::find()
+        .filter(slot::Column::CentreId.eq(centre_id))
+        .filter(slot::Column::Vaccine.eq(vaccine))
+        .filter(slot::Column::Status.eq(OPEN))
+        .filter(slot::Column::StartsAt.gte(window.from))
+        .filter(slot::Column::StartsAt.lt(window.until))
+        .filter(Expr::col(slot::Column::Booked).lt(Expr::col(slot::Column::Capacity)))
+        .order_by_asc(slot::Column::StartsAt)
+        .order_by_asc(slot::Column::Id)
+        .limit(limit)
+        .all(txn)
+        .await
+}
+
+/// Takes a place for a second dose: in `chosen` if given, else in the
+/// earliest candidate that still has room.
+pub async fn place_second_dose(
+    txn: &impl ConnectionTrait,
+    first: &slot::Model,
+    rules: &VaccineRules,
+    chosen: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Result<slot::Model, crate::domain::BookingError>, DbErr> {
+    use crate::domain::BookingError;
+    let window = rules.second_dose_window(first.starts_at);
+    if let Some(id) = chosen {
+        let Some(second) = lock_slot(txn, id).await? else {
+            return Ok(Err(BookingError::Invalid(format!("second_slot_id {id} does not exist"))));
+        };
+        if second.centre_id != first.centre_id || second.vaccine != first.vaccine {
+            return Ok(Err(BookingError::Invalid(
+                "the second dose is given at the same centre with the same vaccine".into(),
+            )));
+        }
+        if !rules.second_dose_fits(first.starts_at, second.starts_at) {
+            return Ok(Err(BookingError::Invalid(format!(
+                "the second dose of {} is {} to {} days after the first",
+                rules.label, rules.min_interval_days, rules.max_interval_days
+            ))));
+        }
+        return Ok(if take_place(txn, id, None, now).await? { Ok(second) } else { Err(BookingError::SecondSlotFull) });
+    }
+    for candidate in candidates(txn, &first.centre_id, &first.vaccine, window, 50).await? {
+        if let Some(locked) = lock_slot(txn, &candidate.id).await?
+            && take_place(txn, &locked.id, None, now).await?
+        {
+            return Ok(Ok(locked));
+        }
+    }
+    Ok(Err(BookingError::NoSecondDoseSlot(
+        window.from.date_naive(),
+        (window.until - chrono::Duration::days(1)).date_naive(),
+    )))
+}
