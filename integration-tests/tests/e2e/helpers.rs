@@ -47,9 +47,16 @@ impl TestPlatform {
         format!("{}{path}", self.platform.gateway_url())
     }
 
-    /// Publishes a centre near Metz with `slots` slots of `capacity`, one an
-    /// hour from tomorrow on; returns the slot ids in time order.
+    /// Publishes a centre near Metz with `slots` single-dose slots of
+    /// `capacity`, one an hour from tomorrow on; returns the slot ids in
+    /// time order.
     pub async fn centre_with_slots(&self, id: &str, slots: usize, capacity: u32) -> Vec<String> {
+        self.centre_with(id, "janssen", &(0..slots as i64).map(Span::hours).collect::<Vec<_>>(), capacity).await
+    }
+
+    /// Publishes a centre near Metz offering `vaccine`, with one slot at
+    /// each offset from tomorrow, same time; returns their ids in order.
+    pub async fn centre_with(&self, id: &str, vaccine: &str, offsets: &[Span], capacity: u32) -> Vec<String> {
         let mut centres =
             CentreDirectoryClient::new(creneau_kit::testing::channel(self.platform.port("centre-directory")).await);
         centres
@@ -63,7 +70,7 @@ impl TestPlatform {
                     department: "57".into(),
                     lat: 49.1156,
                     lon: 6.1718,
-                    vaccines: vec!["pfizer".into()],
+                    vaccines: vec![vaccine.into()],
                     accessible: true,
                     phone: "03 87 00 00 00".into(),
                     publish_at: "2021-01-18T07:00:00Z".into(),
@@ -72,17 +79,18 @@ impl TestPlatform {
             })
             .await
             .unwrap();
-        let start = Utc::now() + Span::days(1);
+        let start = (Utc::now() + Span::days(1)).date_naive().and_hms_opt(9, 0, 0).unwrap().and_utc();
         let mut inventory =
             SlotInventoryClient::new(creneau_kit::testing::channel(self.platform.port("slot-inventory")).await);
         let created = inventory
             .create_slots(CreateSlotsRequest {
                 centre_id: id.into(),
-                slots: (0..slots as i64)
-                    .map(|i| NewSlot {
-                        vaccine: "pfizer".into(),
-                        starts_at: (start + Span::hours(i)).to_rfc3339(),
-                        ends_at: (start + Span::hours(i) + Span::minutes(15)).to_rfc3339(),
+                slots: offsets
+                    .iter()
+                    .map(|offset| NewSlot {
+                        vaccine: vaccine.into(),
+                        starts_at: (start + *offset).to_rfc3339(),
+                        ends_at: (start + *offset + Span::minutes(15)).to_rfc3339(),
                         capacity,
                     })
                     .collect(),
@@ -94,10 +102,14 @@ impl TestPlatform {
     }
 
     pub async fn attestation(&self, birth_date: &str) -> String {
+        self.attestation_for(birth_date, 1).await
+    }
+
+    pub async fn attestation_for(&self, birth_date: &str, dose: u32) -> String {
         let response = self
             .http
             .post(self.url("/api/v1/eligibility"))
-            .json(&json!({"birth_date": birth_date, "conditions": []}))
+            .json(&json!({"birth_date": birth_date, "conditions": [], "dose": dose}))
             .send()
             .await
             .unwrap();

@@ -6,4 +6,5 @@ mod flow;
 mod helpers;
 mod migrations;
 mod outage;
+mod pair;
 mod probes;

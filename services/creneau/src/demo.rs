@@ -38,7 +38,9 @@ const CENTRES: &[DemoCentre] = &[
     DemoCentre { id: "metz-arsenal", name: "Centre de vaccination de l'Arsenal", address: "3 avenue Ney", postcode: "57000", city: "Metz", department: "57", lat: 49.1156, lon: 6.1718, vaccines: &["pfizer"], lines: 2 },
 ];
 
-const DAYS: i64 = 14;
+/// Two weeks to book first doses in, and six more so that second doses
+/// (up to 42 days later) have room.
+const DAYS: i64 = 56;
 const SLOT_MINUTES: i64 = 15;
 /// 09:00–17:00 in Paris in winter (08:00–16:00 UTC).
 const OPEN_UTC: (u32, u32) = (8, 16);
