@@ -35,6 +35,18 @@ async fn try_book(db: &DatabaseConnection, cmd: &BookCommand, now: DateTime<Utc>
     if let Some(view) = replay_if_known(db, cmd, now).await? {
         return Ok(view);
     }
+    if let Target::Slot(id) = &cmd.target {
+        // A full slot is refused with one read, before any write or lock:
+        // under a rush most attempts on a popular slot end here. Only a
+        // refusal is decided outside the transaction; a place is taken
+        // under the slot's lock.
+        match slot::Entity::find_by_id(id.clone()).one(db).await? {
+            None => return Err(BookingError::SlotNotFound(id.clone())),
+            Some(s) if s.status == places::CLOSED => return Err(BookingError::SlotClosed),
+            Some(s) if s.booked >= s.capacity => return Err(BookingError::SlotFull),
+            Some(_) => {}
+        }
+    }
     let txn = db.begin().await?;
     let booking_id = uuid::Uuid::now_v7().to_string();
     let secret = Secret::generate();
