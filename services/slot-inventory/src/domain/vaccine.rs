@@ -105,5 +105,19 @@ mod tests {
             let w = v.second_dose_window(first);
             prop_assert!(w.from < w.until);
         }
+
+        /// A booster is allowed from the delay's day on, and from then on
+        /// for ever: never before, never a gap after.
+        #[test]
+        fn boosters_are_allowed_from_the_delay_on(
+            delay in 0u32..400, last_day in 0i64..3000, offset_hours in -2_000i64..20_000,
+        ) {
+            let v = VaccineRules { booster_min_delay_days: delay, ..pfizer() };
+            let last = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + Duration::days(last_day);
+            let slot = midnight(last) + Duration::hours(offset_hours);
+            let allowed_from = midnight(last + Duration::days(i64::from(delay)));
+            prop_assert_eq!(v.booster_allowed(last, slot), slot >= allowed_from);
+            prop_assert!(v.booster_allowed(last, slot.max(allowed_from) + Duration::days(1)));
+        }
     }
 }

@@ -7,5 +7,6 @@ mod doses;
 mod helpers;
 mod holds;
 mod relay;
+mod rush;
 mod schedules;
 mod slots;
