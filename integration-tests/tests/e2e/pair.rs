@@ -121,3 +121,56 @@ async fn booster_postgres() {
 async fn booster_sqlite() {
     a_booster_is_booked_alone_after_the_delay(Backend::Sqlite).await;
 }
+
+/// Staff cancel a day (a delivery failed): every citizen of that day is
+/// told once, through the real notification service.
+async fn a_cancelled_day_tells_each_citizen_once(backend: Backend) {
+    use creneau_proto::slot_inventory::v1::{CancelSessionRequest, slot_inventory_client::SlotInventoryClient};
+
+    let Some(p) = spawn_platform(backend).await else { return };
+    let hours: Vec<Duration> = (0..5).map(Duration::hours).collect();
+    let ids = p.centre_with("metz-day", "janssen", &hours, 2).await;
+    let mut references = Vec::new();
+    for i in 0..5 {
+        let birth = format!("1940-02-{:02}", i + 1);
+        let attestation = p.attestation(&birth).await;
+        let response =
+            p.book(&format!("day-{i}"), &booking_body(&ids[i], &attestation, &format!("P{i}"), "Martin", &birth)).await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        references.push(body["reference"].as_str().unwrap().to_owned());
+    }
+    let mut staff = SlotInventoryClient::new(creneau_kit::testing::channel(p.platform.port("slot-inventory")).await);
+    let day = (chrono::Utc::now() + Duration::days(1)).date_naive().to_string();
+    let request = CancelSessionRequest {
+        centre_id: "metz-day".into(),
+        date: day,
+        time_zone: "UTC".into(),
+        reason: "livraison de vaccins annulée".into(),
+        ..Default::default()
+    };
+    let outcome = staff.cancel_session(request.clone()).await.unwrap().into_inner();
+    assert_eq!((outcome.cancelled, outcome.slots_closed), (5, 5));
+    let again = staff.cancel_session(request).await.unwrap().into_inner();
+    assert_eq!(again.cancelled, 0);
+
+    let messages = p.messages(10).await;
+    assert_eq!(messages.len(), 10, "5 confirmations and 5 cancellations, no more");
+    for reference in &references {
+        let cancellations: Vec<&String> =
+            messages.iter().filter(|m| m.contains(reference.as_str()) && m.contains("annulé par le centre")).collect();
+        assert_eq!(cancellations.len(), 1, "{reference}");
+        assert!(cancellations[0].contains("livraison de vaccins annulée"));
+    }
+    p.platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelled_day_postgres() {
+    a_cancelled_day_tells_each_citizen_once(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelled_day_sqlite() {
+    a_cancelled_day_tells_each_citizen_once(Backend::Sqlite).await;
+}
