@@ -31,41 +31,58 @@ pub async fn book(db: &DatabaseConnection, cmd: &BookCommand, now: DateTime<Utc>
     }
 }
 
+/// The refusal a glance at the slot gives: unknown, closed or full.
+async fn refuse_early(db: &DatabaseConnection, target: &Target) -> Result<Option<BookingError>, BookingError> {
+    let Target::Slot(id) = target else { return Ok(None) };
+    Ok(match slot::Entity::find_by_id(id.clone()).one(db).await? {
+        None => Some(BookingError::SlotNotFound(id.clone())),
+        Some(s) if s.status == places::CLOSED => Some(BookingError::SlotClosed),
+        Some(s) if s.booked >= s.capacity => Some(BookingError::SlotFull),
+        Some(_) => None,
+    })
+}
+
 async fn try_book(db: &DatabaseConnection, cmd: &BookCommand, now: DateTime<Utc>) -> Result<BookingView, BookingError> {
-    if let Some(view) = replay_if_known(db, cmd, now).await? {
+    // A retry's replay and a full slot's refusal are both answered from
+    // reads, before any write or lock; the two reads run side by side.
+    let (known, refused) = tokio::try_join!(replay_if_known(db, cmd, now), refuse_early(db, &cmd.target))?;
+    if let Some(view) = known {
         return Ok(view);
     }
-    if let Target::Slot(id) = &cmd.target {
-        // A full slot is refused with one read, before any write or lock:
-        // under a rush most attempts on a popular slot end here. Only a
-        // refusal is decided outside the transaction; a place is taken
-        // under the slot's lock.
-        match slot::Entity::find_by_id(id.clone()).one(db).await? {
-            None => return Err(BookingError::SlotNotFound(id.clone())),
-            Some(s) if s.status == places::CLOSED => return Err(BookingError::SlotClosed),
-            Some(s) if s.booked >= s.capacity => return Err(BookingError::SlotFull),
-            Some(_) => {}
-        }
+    if let Some(refusal) = refused {
+        return Err(refusal);
     }
     let txn = db.begin().await?;
     let booking_id = uuid::Uuid::now_v7().to_string();
     let secret = Secret::generate();
-    // An expired key is forgotten: its owner may start afresh.
-    idempotency_key::Entity::delete_many()
-        .filter(idempotency_key::Column::Key.eq(cmd.idempotency_key.clone()))
-        .filter(idempotency_key::Column::ExpiresAt.lte(now))
-        .exec(&txn)
+    // Claims the key: inserted, or taken over if the one stored has
+    // expired. A live key held by another request (committed, or pending
+    // and then committed) claims nothing, and the request replays it.
+    let claimed = txn
+        .execute_raw(creneau_kit::db::statement(
+            txn.get_database_backend(),
+            "INSERT INTO idempotency_keys (\"key\", request_hash, booking_id, secret, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (\"key\") DO UPDATE SET request_hash = excluded.request_hash, booking_id = excluded.booking_id, \
+             secret = excluded.secret, created_at = excluded.created_at, expires_at = excluded.expires_at \
+             WHERE idempotency_keys.expires_at IS NOT NULL AND idempotency_keys.expires_at <= ?",
+            [
+                cmd.idempotency_key.clone().into(),
+                cmd.request_hash.clone().into(),
+                booking_id.clone().into(),
+                secret.expose().to_owned().into(),
+                now.into(),
+                (now + cmd.idempotency_ttl).into(),
+                now.into(),
+            ],
+        ))
         .await?;
-    idempotency_key::Entity::insert(idempotency_key::ActiveModel {
-        key: Set(cmd.idempotency_key.clone()),
-        request_hash: Set(cmd.request_hash.clone()),
-        booking_id: Set(booking_id.clone()),
-        secret: Set(secret.expose().to_owned()),
-        created_at: Set(now),
-        expires_at: Set(Some(now + cmd.idempotency_ttl)),
-    })
-    .exec_without_returning(&txn)
-    .await?;
+    if claimed.rows_affected() == 0 {
+        drop(txn);
+        return replay_if_known(db, cmd, now)
+            .await?
+            .ok_or_else(|| BookingError::Storage(DbErr::Custom("idempotency key vanished".into())));
+    }
 
     let (first, own_hold) = match &cmd.target {
         Target::Slot(id) => {
