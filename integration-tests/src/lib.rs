@@ -1,1 +1,6 @@
-//! End-to-end tests live in `tests/`.
+//! Benchmarks and end-to-end tests of Créneau. The tests live in `tests/`;
+//! the benchmark harnesses, which print figures rather than pass or fail,
+//! live here.
+#![forbid(unsafe_code)]
+
+pub mod bench;

@@ -1,0 +1,270 @@
+//! The booking benchmark. One fresh PostgreSQL database; slots seeded with
+//! room for every booking, so every transaction commits:
+//!
+//! 1. `pgbench` runs, at the given concurrency, the statements
+//!    slot-inventory's `Book` runs for a single-dose booking (the reads
+//!    before the transaction included);
+//! 2. `Book` is driven over gRPC by as many concurrent clients, against
+//!    slot-inventory started in this process on the same database.
+//!
+//! Both throughputs, their ratio and latency percentiles are printed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use creneau_kit::attestation::Signer;
+use creneau_kit::{DatabaseSettings, ServerSettings, TelemetrySettings};
+use creneau_proto::slot_inventory::v1::{BookRequest, Citizen, slot_inventory_client::SlotInventoryClient};
+use sea_orm::{ConnectionTrait, Database};
+
+use super::stats::{Latency, ms};
+
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// PostgreSQL server; a database is created on it for the run.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres: String,
+    /// Concurrent clients, for pgbench and for gRPC alike.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Bookings per side.
+    #[arg(long, default_value_t = 8000)]
+    bookings: usize,
+    /// Slots the bookings spread over (randomly, like citizens).
+    #[arg(long, default_value_t = 500)]
+    slots: usize,
+    /// Keep the database afterwards.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// The statements of one single-dose booking, as slot-inventory runs them.
+const PGBENCH_SCRIPT: &str = r#"
+\set slot random(1, :nslots)
+\set n random(1, 1000000000000)
+SELECT key, request_hash, booking_id, secret, created_at, expires_at FROM idempotency_keys WHERE key = 'pgb-' || :client_id || '-' || :n;
+SELECT * FROM slots WHERE id = 'bench-' || lpad(:slot::text, 6, '0');
+BEGIN;
+INSERT INTO idempotency_keys ("key", request_hash, booking_id, secret, created_at, expires_at) VALUES ('pgb-' || :client_id || '-' || :n, md5(random()::text), 'pgb-b-' || :client_id || '-' || :n, md5(random()::text), now(), now() + interval '1 day') ON CONFLICT ("key") DO UPDATE SET request_hash = excluded.request_hash, booking_id = excluded.booking_id, secret = excluded.secret, created_at = excluded.created_at, expires_at = excluded.expires_at WHERE idempotency_keys.expires_at IS NOT NULL AND idempotency_keys.expires_at <= now();
+SELECT * FROM slots WHERE id = 'bench-' || lpad(:slot::text, 6, '0') FOR UPDATE;
+SELECT * FROM vaccines WHERE code = 'janssen';
+UPDATE slots SET booked = booked + 1 WHERE id = 'bench-' || lpad(:slot::text, 6, '0') AND status = 'open' AND booked + (SELECT COUNT(*) FROM holds WHERE holds.slot_id = 'bench-' || lpad(:slot::text, 6, '0') AND holds.state = 'live' AND holds.expires_at > now() AND holds.id <> '') < capacity;
+INSERT INTO bookings (id, reference, secret_hash, identity_key, status, first_name, last_name, birth_date, email, phone, language, created_at, cancelled_at, series) VALUES ('pgb-b-' || :client_id || '-' || :n, 'P' || substr(md5(random()::text), 1, 12), md5(random()::text), md5(random()::text), 'confirmed', 'Bench', 'Client', '1940-01-01', 'bench@example.fr', NULL, 'fr', now(), NULL, 'primary');
+INSERT INTO appointments (booking_id, dose, slot_id, centre_id, vaccine, starts_at, ends_at) VALUES ('pgb-b-' || :client_id || '-' || :n, 1, 'bench-' || lpad(:slot::text, 6, '0'), 'bench-centre', 'janssen', now() + interval '1 day', now() + interval '1 day 15 minutes');
+INSERT INTO outbox (event_id, kind, payload, occurred_at, lease_until, published_at, attempts) VALUES ('pgb-e-' || :client_id || '-' || :n, 'booking.confirmed', repeat('x', 400), now(), NULL, NULL, 0);
+COMMIT;
+"#;
+
+pub async fn run(o: Options) -> anyhow::Result<()> {
+    let name = format!("creneau_bench_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(format!("{}/postgres", o.postgres)).await.context("connecting to PostgreSQL")?;
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+    let url = format!("{}/{name}", o.postgres);
+    let result = bench(&o, &url).await;
+    if !o.keep {
+        admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+    } else {
+        println!("database kept: {url}");
+    }
+    result
+}
+
+async fn bench(o: &Options, url: &str) -> anyhow::Result<()> {
+    let db = creneau_kit::db::connect(&DatabaseSettings::new(url)).await?;
+    creneau_migrations::up("slot-inventory", &db).await?;
+    let start = (Utc::now() + chrono::Duration::days(2)).format("%Y-%m-%d 09:00:00+00");
+    db.execute_unprepared(&format!(
+        "INSERT INTO slots (id, centre_id, vaccine, starts_at, ends_at, capacity, booked, created_at, status) \
+         SELECT 'bench-' || lpad(i::text, 6, '0'), 'bench-centre', 'janssen', \
+                TIMESTAMPTZ '{start}' + (i || ' minutes')::interval, \
+                TIMESTAMPTZ '{start}' + (i || ' minutes')::interval + interval '15 minutes', 1000000, 0, now(), 'open' \
+         FROM generate_series(1, {}) AS i",
+        o.slots
+    ))
+    .await?;
+    db.execute_unprepared("VACUUM ANALYZE").await?;
+    println!(
+        "booking benchmark: {} clients, {} bookings per side, {} slots, PostgreSQL database {}",
+        o.clients,
+        o.bookings,
+        o.slots,
+        url.rsplit('/').next().unwrap_or("")
+    );
+
+    let pg = pgbench(o, url).await?;
+    println!(
+        "pgbench (same SQL)      : {:>8.0} bookings/s   p50 {}   p99 {}   max {}",
+        pg.0,
+        ms(pg.1.p50),
+        ms(pg.1.p99),
+        ms(pg.1.max)
+    );
+    let grpc = grpc(o, url).await?;
+    println!(
+        "slot-inventory Book/gRPC: {:>8.0} bookings/s   p50 {}   p99 {}   max {}",
+        grpc.0,
+        ms(grpc.1.p50),
+        ms(grpc.1.p99),
+        ms(grpc.1.max)
+    );
+    println!("ratio service ÷ pgbench : {:.2}", grpc.0 / pg.0);
+    let booked = db
+        .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), "SELECT SUM(booked) AS n FROM slots"))
+        .await?
+        .and_then(|r| r.try_get::<i64>("", "n").ok())
+        .unwrap_or(0);
+    println!("places taken in all     : {booked} (expected {})", 2 * (o.bookings / o.clients) * o.clients);
+    Ok(())
+}
+
+fn pgbench_binary() -> anyhow::Result<PathBuf> {
+    if let Ok(found) = which("pgbench") {
+        return Ok(found);
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin/pgbench")).filter(|p| p.exists()).collect())
+        .unwrap_or_default();
+    versions.sort();
+    versions.pop().context("pgbench not found (it ships with PostgreSQL)")
+}
+
+fn which(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("PATH").context("no PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.exists()).context("not on PATH")
+}
+
+/// Throughput (transactions/s) and latencies of pgbench running the script.
+async fn pgbench(o: &Options, url: &str) -> anyhow::Result<(f64, Latency)> {
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("booking.sql");
+    std::fs::write(&script, PGBENCH_SCRIPT)?;
+    let per_client = o.bookings / o.clients;
+    let output = tokio::process::Command::new(pgbench_binary()?)
+        .args(["-n", "-M", "prepared", "-j", "2", "-l"])
+        .args(["-c", &o.clients.to_string(), "-t", &per_client.to_string()])
+        .args(["-D", &format!("nslots={}", o.slots)])
+        .arg("--log-prefix")
+        .arg(dir.path().join("log"))
+        .arg("-f")
+        .arg(&script)
+        .arg(url)
+        .output()
+        .await
+        .context("running pgbench")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!("pgbench failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
+    }
+    let tps = stdout
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .context("pgbench printed no tps")?;
+    Ok((tps, Latency::of(pgbench_latencies(dir.path())?)))
+}
+
+/// pgbench's per-transaction log: the third field is the latency in µs.
+fn pgbench_latencies(dir: &Path) -> anyhow::Result<Vec<Duration>> {
+    let mut samples = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("log")) {
+            for line in std::fs::read_to_string(&path)?.lines() {
+                if let Some(us) = line.split_whitespace().nth(2).and_then(|v| v.parse::<u64>().ok()) {
+                    samples.push(Duration::from_micros(us));
+                }
+            }
+        }
+    }
+    Ok(samples)
+}
+
+/// Throughput and latencies of `Book` over gRPC, slot-inventory in this process.
+async fn grpc(o: &Options, url: &str) -> anyhow::Result<(f64, Latency)> {
+    let signer = Arc::new(Signer::parse(&Signer::generate_spec("bench"))?);
+    let mut database = DatabaseSettings::new(url);
+    database.max_connections = Some(o.clients as u32);
+    let settings = creneau_slot_inventory::Settings {
+        server: ServerSettings { concurrency_limit: 4096, ..ServerSettings::local(0) },
+        database,
+        telemetry: TelemetrySettings::default(),
+        slot_inventory: creneau_slot_inventory::SlotInventorySettings {
+            verification_keys: signer.public_spec(),
+            notification_url: None,
+            relay_interval_ms: 1000,
+            hold_ttl_secs: 300,
+            idempotency_ttl_secs: 86400,
+        },
+    };
+    let app = creneau_slot_inventory::Application::build(settings).await?;
+    let port = app.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    // A few HTTP/2 connections, as a gateway's balanced channel would hold.
+    let mut channels = Vec::new();
+    for _ in 0..o.clients.clamp(1, 4) {
+        channels.push(SlotInventoryClient::new(creneau_kit::testing::channel(port).await));
+    }
+    let per_client = o.bookings / o.clients;
+    // Requests are made before the clock starts: signing attestations is
+    // eligibility's work, not Book's.
+    let requests: Vec<Vec<BookRequest>> = (0..o.clients)
+        .map(|c| {
+            (0..per_client)
+                .map(|i| {
+                    let n = c * per_client + i;
+                    BookRequest {
+                        slot_id: format!("bench-{:06}", 1 + (n * 7919) % o.slots),
+                        citizen: Some(Citizen {
+                            first_name: format!("Bench{n}"),
+                            last_name: "Client".into(),
+                            birth_date: "1940-01-01".into(),
+                            email: Some("bench@example.fr".into()),
+                            phone: None,
+                            language: "fr".into(),
+                        }),
+                        attestation: signer.sign(
+                            "1940-01-01".parse().unwrap(),
+                            1,
+                            Utc::now(),
+                            chrono::Duration::minutes(30),
+                        ),
+                        idempotency_key: format!("grpc-{n}"),
+                        ..Default::default()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let began = Instant::now();
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .enumerate()
+        .map(|(c, mine)| {
+            let mut client = channels[c % channels.len()].clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(mine.len());
+                for request in mine {
+                    let at = Instant::now();
+                    client.book(request).await.map_err(|s| anyhow::anyhow!("Book failed: {s}"))?;
+                    latencies.push(at.elapsed());
+                }
+                anyhow::Ok(latencies)
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await??);
+    }
+    let elapsed = began.elapsed();
+    let _ = stop.send(());
+    server.await??;
+    Ok((samples.len() as f64 / elapsed.as_secs_f64(), Latency::of(samples)))
+}

@@ -1,0 +1,4 @@
+//! Benchmark harnesses.
+
+pub mod booking;
+mod stats;

@@ -1,0 +1,24 @@
+//! `creneau-bench booking`: slot-inventory's Book over gRPC against the
+//! same transaction run by pgbench, on one PostgreSQL database.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "creneau-bench", about = "Créneau benchmarks: print figures, never pass or fail")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Booking throughput and latency: gRPC Book vs the same SQL in pgbench.
+    Booking(creneau_integration_tests::bench::booking::Options),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Booking(options) => creneau_integration_tests::bench::booking::run(options).await,
+    }
+}
