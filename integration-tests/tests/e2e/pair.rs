@@ -131,11 +131,11 @@ async fn a_cancelled_day_tells_each_citizen_once(backend: Backend) {
     let hours: Vec<Duration> = (0..5).map(Duration::hours).collect();
     let ids = p.centre_with("metz-day", "janssen", &hours, 2).await;
     let mut references = Vec::new();
-    for i in 0..5 {
+    for (i, slot) in ids.iter().enumerate() {
         let birth = format!("1940-02-{:02}", i + 1);
         let attestation = p.attestation(&birth).await;
         let response =
-            p.book(&format!("day-{i}"), &booking_body(&ids[i], &attestation, &format!("P{i}"), "Martin", &birth)).await;
+            p.book(&format!("day-{i}"), &booking_body(slot, &attestation, &format!("P{i}"), "Martin", &birth)).await;
         assert_eq!(response.status(), 201);
         let body: Value = response.json().await.unwrap();
         references.push(body["reference"].as_str().unwrap().to_owned());

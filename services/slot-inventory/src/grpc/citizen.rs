@@ -104,7 +104,8 @@ impl SlotInventoryService {
     pub(super) async fn book_impl(&self, request: pb::BookRequest) -> Result<pb::Booking, Status> {
         let now = Utc::now();
         let command = self.book_command(request, now).map_err(to_status)?;
-        let view = storage::book(&self.db, &command, now).await.map_err(to_status)?;
+        let vaccines = self.vaccines().await?;
+        let view = storage::book(&self.db, &command, &vaccines, now).await.map_err(to_status)?;
         if !view.replayed {
             self.relay_wakeup.notify_one();
             tracing::info!(reference = %view.reference, doses = view.appointments.len(), "booking confirmed");
@@ -137,9 +138,11 @@ impl SlotInventoryService {
             return Err(errors::invalid_argument("slot_id is required"));
         }
         let second = r.second_slot_id.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let view = storage::reschedule(&self.db, &reference, &secret, dose, r.slot_id.trim(), second, Utc::now())
-            .await
-            .map_err(to_status)?;
+        let vaccines = self.vaccines().await?;
+        let view =
+            storage::reschedule(&self.db, &vaccines, &reference, &secret, dose, r.slot_id.trim(), second, Utc::now())
+                .await
+                .map_err(to_status)?;
         self.relay_wakeup.notify_one();
         tracing::info!(reference = %view.reference, dose, "booking moved");
         Ok(booking_to_pb(view))

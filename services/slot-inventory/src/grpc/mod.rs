@@ -29,11 +29,16 @@ pub struct SlotInventoryService {
     verifier: Verifier,
     relay_wakeup: Arc<Notify>,
     lifetimes: Lifetimes,
+    vaccines: storage::VaccineCatalogue,
 }
 
 impl SlotInventoryService {
     pub fn new(db: DatabaseConnection, verifier: Verifier, relay_wakeup: Arc<Notify>, lifetimes: Lifetimes) -> Self {
-        Self { db, verifier, relay_wakeup, lifetimes }
+        Self { db, verifier, relay_wakeup, lifetimes, vaccines: storage::VaccineCatalogue::default() }
+    }
+
+    async fn vaccines(&self) -> Result<Arc<storage::Vaccines>, Status> {
+        self.vaccines.current(&self.db).await.map_err(db_status)
     }
 }
 

@@ -84,10 +84,11 @@ impl SlotInventoryService {
                 SessionAction::MoveTo(target)
             }
         };
-        let outcome =
-            storage::cancel_session(&self.db, r.centre_id.trim(), bounds, zone, &action, r.reason.trim(), Utc::now())
-                .await
-                .map_err(to_status)?;
+        let vaccines = self.vaccines().await?;
+        let (centre, reason) = (r.centre_id.trim(), r.reason.trim());
+        let outcome = storage::cancel_session(&self.db, &vaccines, centre, bounds, zone, &action, reason, Utc::now())
+            .await
+            .map_err(to_status)?;
         self.relay_wakeup.notify_one();
         tracing::info!(centre_id = %r.centre_id, cancelled = outcome.cancelled, moved = outcome.moved, "session cancelled");
         Ok(pb::CancelSessionResponse {

@@ -9,6 +9,7 @@ use sea_orm::{
 };
 
 use super::entities::{appointment, booking, hold, idempotency_key, slot};
+use super::places::Vaccines;
 use super::{
     BookCommand, BookingView, DoseRequest, Target, appointment_info, authorised, cancel_in, is_unique_violation,
     outbox, places, recipient_of, retrying, view_of,
@@ -22,8 +23,13 @@ const BOOSTER: &str = "booster";
 /// concurrent retry waits on it and then replays), takes the places,
 /// inserts the booking under the one-active-booking index, its
 /// appointments and one outbox event.
-pub async fn book(db: &DatabaseConnection, cmd: &BookCommand, now: DateTime<Utc>) -> Result<BookingView, BookingError> {
-    match retrying(|| try_book(db, cmd, now)).await {
+pub async fn book(
+    db: &DatabaseConnection,
+    cmd: &BookCommand,
+    vaccines: &Vaccines,
+    now: DateTime<Utc>,
+) -> Result<BookingView, BookingError> {
+    match retrying(|| try_book(db, cmd, vaccines, now)).await {
         Err(BookingError::Storage(err)) if is_unique_violation(&err, "idempotency") => replay_if_known(db, cmd, now)
             .await?
             .ok_or_else(|| BookingError::Storage(DbErr::Custom("idempotency key vanished".into()))),
@@ -42,7 +48,12 @@ async fn refuse_early(db: &DatabaseConnection, target: &Target) -> Result<Option
     })
 }
 
-async fn try_book(db: &DatabaseConnection, cmd: &BookCommand, now: DateTime<Utc>) -> Result<BookingView, BookingError> {
+async fn try_book(
+    db: &DatabaseConnection,
+    cmd: &BookCommand,
+    vaccines: &Vaccines,
+    now: DateTime<Utc>,
+) -> Result<BookingView, BookingError> {
     // A retry's replay and a full slot's refusal are both answered from
     // reads, before any write or lock; the two reads run side by side.
     let (known, refused) = tokio::try_join!(replay_if_known(db, cmd, now), refuse_early(db, &cmd.target))?;
@@ -97,8 +108,8 @@ async fn try_book(db: &DatabaseConnection, cmd: &BookCommand, now: DateTime<Utc>
     if first.starts_at <= now {
         return Err(BookingError::SlotStarted);
     }
-    let rules = places::vaccine_rules(&txn, &first.vaccine)
-        .await?
+    let rules = vaccines
+        .get(&first.vaccine)
         .ok_or_else(|| BookingError::Invalid(format!("unknown vaccine {}", first.vaccine)))?;
     if let DoseRequest::Booster { last_dose } = cmd.dose
         && !rules.booster_allowed(last_dose, first.starts_at)
@@ -117,7 +128,7 @@ async fn try_book(db: &DatabaseConnection, cmd: &BookCommand, now: DateTime<Utc>
 
     let mut taken = vec![(if cmd.dose == DoseRequest::First { 1 } else { 3 }, first.clone())];
     if cmd.dose == DoseRequest::First && rules.needs_second_dose() {
-        let second = places::place_second_dose(&txn, &first, &rules, cmd.second_slot_id.as_deref(), now).await??;
+        let second = places::place_second_dose(&txn, &first, rules, cmd.second_slot_id.as_deref(), now).await??;
         taken.push((2, second));
     }
 
@@ -264,8 +275,10 @@ pub async fn cancel(
 /// pair needs: a first dose moved keeps its second if still inside the
 /// interval, else the second moves to `second_slot_id` or the earliest
 /// slot that fits.
+#[allow(clippy::too_many_arguments)]
 pub async fn reschedule(
     db: &DatabaseConnection,
+    vaccines: &Vaccines,
     reference: &Reference,
     secret: &Secret,
     dose: i32,
@@ -296,8 +309,8 @@ pub async fn reschedule(
         if target.starts_at <= now {
             return Err(BookingError::SlotStarted);
         }
-        let rules = places::vaccine_rules(&txn, &current.vaccine)
-            .await?
+        let rules = vaccines
+            .get(&current.vaccine)
             .ok_or_else(|| BookingError::Invalid(format!("unknown vaccine {}", current.vaccine)))?;
         if dose == 2 {
             let first = before.iter().find(|a| a.dose == 1).expect("a second dose has a first");
@@ -314,7 +327,7 @@ pub async fn reschedule(
         if dose == 1
             && let Some(second) = before.iter().find(|a| a.dose == 2)
         {
-            repair_second_dose(&txn, &rules, &target, second, second_slot_id, now).await?;
+            repair_second_dose(&txn, rules, &target, second, second_slot_id, now).await?;
         }
         let after = view_of(&txn, row.clone()).await?;
         if after.appointments != before {

@@ -20,7 +20,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Que
 
 pub use booking::{book, cancel, get, reschedule};
 pub use holds::{HoldView, hold, release_hold};
-pub use places::all_vaccines;
+pub use places::{VaccineCatalogue, Vaccines, all_vaccines};
 pub use schedules::{SessionAction, SessionOutcome, cancel_session, close_slots, create_schedule};
 pub use slots::{Availability, SlotView, availability, create_slots, list_slots};
 

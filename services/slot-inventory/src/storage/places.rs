@@ -4,6 +4,8 @@
 //! bookings of a slot are serialised on that row.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use creneau_kit::db::statement;
@@ -11,6 +13,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
+use tokio::sync::RwLock;
 
 use super::entities::{hold, slot, vaccine};
 use crate::domain::{VaccineRules, Window};
@@ -83,8 +86,32 @@ pub async fn live_holds(
     Ok(rows.into_iter().map(|r| (r.slot_id, r.held)).collect())
 }
 
-pub async fn vaccine_rules(db: &impl ConnectionTrait, code: &str) -> Result<Option<VaccineRules>, DbErr> {
-    Ok(vaccine::Entity::find_by_id(code.to_owned()).one(db).await?.map(rules_of))
+/// Vaccine rules by code.
+pub type Vaccines = HashMap<String, VaccineRules>;
+
+const CATALOGUE_TTL: Duration = Duration::from_secs(30);
+
+/// Vaccines change rarely: their rules are kept in memory and reloaded
+/// every 30 s, so the booking path does not read them each time.
+#[derive(Clone, Default)]
+pub struct VaccineCatalogue {
+    loaded: Arc<RwLock<Option<Loaded>>>,
+}
+
+type Loaded = (Instant, Arc<Vaccines>);
+
+impl VaccineCatalogue {
+    pub async fn current(&self, db: &impl ConnectionTrait) -> Result<Arc<Vaccines>, DbErr> {
+        if let Some((at, vaccines)) = self.loaded.read().await.as_ref()
+            && at.elapsed() < CATALOGUE_TTL
+        {
+            return Ok(vaccines.clone());
+        }
+        let fresh: Vaccines = all_vaccines(db).await?.into_iter().map(|v| (v.code.clone(), v)).collect();
+        let fresh = Arc::new(fresh);
+        *self.loaded.write().await = Some((Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
 }
 
 pub async fn all_vaccines(db: &impl ConnectionTrait) -> Result<Vec<VaccineRules>, DbErr> {

@@ -16,7 +16,7 @@ use sea_orm::{
 
 use super::booking::{cancel_row, move_to, repair_second_dose};
 use super::entities::{appointment, booking, schedule, slot};
-use super::places::{self, CLOSED, OPEN};
+use super::places::{self, CLOSED, OPEN, Vaccines};
 use super::slots::insert_slots;
 use super::{appointment_info, outbox, recipient_of, retrying, view_of};
 use crate::domain::{BookingError, BookingStatus, Schedule};
@@ -78,8 +78,10 @@ pub struct SessionOutcome {
 /// Cancels or moves every confirmed appointment of a centre in
 /// `[start, end)`, and closes those slots. Running it again changes
 /// nothing: the slots are closed and no appointment is left in them.
+#[allow(clippy::too_many_arguments)]
 pub async fn cancel_session(
     db: &DatabaseConnection,
+    vaccines: &Vaccines,
     centre_id: &str,
     (start, end): (DateTime<Utc>, DateTime<Utc>),
     zone: Tz,
@@ -124,7 +126,7 @@ pub async fn cancel_session(
             let moved = match action {
                 SessionAction::Cancel => false,
                 SessionAction::MoveTo(date) => {
-                    move_booking(&txn, &row, &appointments, *date, zone, reason, now).await?
+                    move_booking(&txn, vaccines, &row, &appointments, *date, zone, reason, now).await?
                 }
             };
             if moved {
@@ -141,8 +143,10 @@ pub async fn cancel_session(
 
 /// Moves the session's appointments of one booking to `date`. False (and
 /// nothing changed) when they cannot all be placed: the caller cancels.
+#[allow(clippy::too_many_arguments)]
 async fn move_booking(
     txn: &impl ConnectionTrait,
+    vaccines: &Vaccines,
     row: &booking::Model,
     session: &[appointment::Model],
     date: NaiveDate,
@@ -163,8 +167,8 @@ async fn move_booking(
         if current.dose == 1
             && let Some(second) = before.iter().find(|a| a.dose == 2)
         {
-            let rules = places::vaccine_rules(txn, &current.vaccine).await?.expect("the slot's vaccine exists");
-            match repair_second_dose(txn, &rules, &target, second, None, now).await {
+            let rules = vaccines.get(&current.vaccine).expect("a slot's vaccine is in the catalogue");
+            match repair_second_dose(txn, rules, &target, second, None, now).await {
                 Ok(()) => {}
                 Err(BookingError::NoSecondDoseSlot(..) | BookingError::SecondSlotFull) => return Ok(false),
                 Err(other) => return Err(other),

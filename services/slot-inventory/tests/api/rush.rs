@@ -175,7 +175,9 @@ async fn check_pairs(app: &TestApp) {
         ))
         .await
         .unwrap();
-    let mut by_booking: HashMap<String, Vec<(i32, String, String, DateTime<Utc>)>> = HashMap::new();
+    // (dose, vaccine, centre, start) of each confirmed appointment.
+    type Dose = (i32, String, String, DateTime<Utc>);
+    let mut by_booking: HashMap<String, Vec<Dose>> = HashMap::new();
     for row in rows {
         by_booking.entry(row.try_get("", "booking_id").unwrap()).or_default().push((
             row.try_get("", "dose").unwrap(),
