@@ -451,6 +451,127 @@ async fn discover_endpoints(source: Source, options: ClientOptions, changes: Cha
     }
 }
 
+/// Says whether a call (by its path, `/package.Service/Method`) may run
+/// more than once: reads, and writes made idempotent by a key.
+pub type RetrySafe = fn(&str) -> bool;
+
+/// Runs again, up to `retries` more times with a short growing backoff,
+/// the calls `safe` names when the peer was unavailable: the connection
+/// failed (refused, reset: a replica that died) or the answer was
+/// `UNAVAILABLE`. A deadline that ran out is not retried. Safe calls are
+/// unary: their request and answer are buffered to be replayed and checked.
+#[derive(Clone)]
+pub struct RetryUnavailable<S> {
+    inner: S,
+    safe: RetrySafe,
+    retries: u32,
+    backoff: Duration,
+}
+
+impl<S> RetryUnavailable<S> {
+    /// Two more attempts, 25 ms then 50 ms apart (plus jitter).
+    pub fn new(inner: S, safe: RetrySafe) -> Self {
+        Self { inner, safe, retries: 2, backoff: Duration::from_millis(25) }
+    }
+
+    pub fn with_retries(mut self, retries: u32, backoff: Duration) -> Self {
+        self.retries = retries;
+        self.backoff = backoff;
+        self
+    }
+}
+
+fn is_unavailable(headers: Option<&http::HeaderMap>) -> bool {
+    headers.and_then(|h| h.get("grpc-status")).is_some_and(|status| status.as_bytes() == b"14")
+}
+
+/// What one attempt gave: a final answer, or a reason to try again.
+enum Attempt {
+    Done(Result<Response, BoxError>),
+    Again(String),
+}
+
+impl<S, B> Service<http::Request<Body>> for RetryUnavailable<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Error: Into<BoxError> + Send,
+    S::Future: Send,
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        // The ready handle serves the first attempt; later ones wait for
+        // readiness on it again.
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        if !(self.safe)(request.uri().path()) {
+            let call = inner.call(request);
+            return Box::pin(async move { Ok(call.await.map_err(Into::into)?.map(Body::new)) });
+        }
+        let (retries, backoff) = (self.retries, self.backoff);
+        Box::pin(async move {
+            use http_body_util::BodyExt;
+            use tower::ServiceExt;
+
+            let (parts, body) = request.into_parts();
+            let body = body.collect().await?.to_bytes();
+            let mut attempt = 0;
+            loop {
+                let mut request = http::Request::new(Body::new(http_body_util::Full::new(body.clone())));
+                *request.method_mut() = parts.method.clone();
+                *request.uri_mut() = parts.uri.clone();
+                *request.version_mut() = parts.version;
+                *request.headers_mut() = parts.headers.clone();
+                *request.extensions_mut() = parts.extensions.clone();
+                let last = attempt == retries;
+                let outcome = match inner.ready().await {
+                    Err(error) => Attempt::Done(Err(error.into())),
+                    Ok(ready) => match ready.call(request).await.map_err(Into::into) {
+                        Err(error) if !last && is_connection_failure(&*error) => Attempt::Again(error.to_string()),
+                        Err(error) => Attempt::Done(Err(error)),
+                        Ok(response) if !last && is_unavailable(Some(response.headers())) => {
+                            Attempt::Again("UNAVAILABLE".into())
+                        }
+                        Ok(response) => {
+                            let (parts, body) = response.into_parts();
+                            match body.collect().await {
+                                Err(error) if !last => Attempt::Again(error.into().to_string()),
+                                Err(error) => Attempt::Done(Err(error.into())),
+                                Ok(collected) if !last && is_unavailable(collected.trailers()) => {
+                                    Attempt::Again("UNAVAILABLE".into())
+                                }
+                                Ok(collected) => {
+                                    let trailers = collected.trailers().cloned();
+                                    let body = http_body_util::Full::new(collected.to_bytes())
+                                        .with_trailers(std::future::ready(trailers.map(Ok)));
+                                    Attempt::Done(Ok(http::Response::from_parts(parts, Body::new(body))))
+                                }
+                            }
+                        }
+                    },
+                };
+                match outcome {
+                    Attempt::Done(result) => return result,
+                    Attempt::Again(why) => {
+                        attempt += 1;
+                        tracing::warn!(rpc.method = parts.uri.path(), attempt, %why, "peer unavailable; retrying");
+                        let jitter = Duration::from_millis(rand::random_range(0..10));
+                        tokio::time::sleep(backoff * 2u32.pow(attempt - 1) + jitter).await;
+                    }
+                }
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -622,5 +743,107 @@ mod tests {
         let mut client = HealthClient::new(channel_with(&format!("http://localhost:{}", r.port), fast()).unwrap());
         check(&mut client).await.unwrap();
         assert!(r.calls() >= 1);
+    }
+
+    /// A health server answering UNAVAILABLE to its first `failures` calls.
+    async fn flaky(failures: u64) -> (u16, Arc<AtomicU64>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let calls = Arc::new(AtomicU64::new(0));
+        let counted = calls.clone();
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        tokio::spawn(async move {
+            let _reporter = _reporter;
+            tonic::transport::Server::builder()
+                .layer(tower::layer::layer_fn(move |inner| Flaky { inner, calls: counted.clone(), failures }))
+                .add_service(health)
+                .serve_with_incoming(TcpListenerStream::new(listener))
+                .await
+                .unwrap();
+        });
+        (port, calls)
+    }
+
+    #[derive(Clone)]
+    struct Flaky<S> {
+        inner: S,
+        calls: Arc<AtomicU64>,
+        failures: u64,
+    }
+
+    impl<S> Service<http::Request<Body>> for Flaky<S>
+    where
+        S: Service<http::Request<Body>, Response = Response, Error = Infallible> + Send,
+        S::Future: Send + 'static,
+    {
+        type Response = Response;
+        type Error = Infallible;
+        type Future = BoxFuture<Result<Response, Infallible>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            self.inner.poll_ready(cx)
+        }
+
+        fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
+                return Box::pin(async { Ok(tonic::Status::unavailable("restarting").into_http()) });
+            }
+            Box::pin(self.inner.call(request))
+        }
+    }
+
+    fn health_only(path: &str) -> bool {
+        path == "/grpc.health.v1.Health/Check"
+    }
+
+    fn nothing(_: &str) -> bool {
+        false
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_safe_call_is_retried_when_unavailable() {
+        let (port, calls) = flaky(2).await;
+        let channel = channel(&format!("http://127.0.0.1:{port}")).unwrap();
+        let mut client = HealthClient::new(RetryUnavailable::new(channel, health_only));
+        client.check(HealthCheckRequest { service: String::new() }).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "two failures, then the answer");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn retries_stop_after_two() {
+        let (port, calls) = flaky(10).await;
+        let channel = channel(&format!("http://127.0.0.1:{port}")).unwrap();
+        let mut client = HealthClient::new(RetryUnavailable::new(channel, health_only));
+        let status = client.check(HealthCheckRequest { service: String::new() }).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_unsafe_call_is_not_retried() {
+        let (port, calls) = flaky(1).await;
+        let channel = channel(&format!("http://127.0.0.1:{port}")).unwrap();
+        let mut client = HealthClient::new(RetryUnavailable::new(channel, nothing));
+        let status = client.check(HealthCheckRequest { service: String::new() }).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_dead_record_gets_no_calls() {
+        let live = replica(0).await;
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // A record naming a dead address never enters the balancer: its
+        // probe is refused.
+        let records = Arc::new(Fake(Mutex::new(vec![
+            SocketAddr::from(([127, 0, 0, 1], dead)),
+            SocketAddr::from(([127, 0, 0, 1], live.port)),
+        ])));
+        let channel = resolved_channel(records, fast());
+        let mut client = HealthClient::new(RetryUnavailable::new(channel, health_only));
+        for _ in 0..50 {
+            client.check(HealthCheckRequest { service: String::new() }).await.unwrap();
+        }
+        assert!(live.calls() >= 50);
     }
 }
