@@ -103,12 +103,17 @@ fn router(settings: &Settings, state: AppState) -> Router {
                 .timeout(settings.server.request_timeout()),
         )
         .layer(DefaultBodyLimit::max(settings.gateway.max_body_bytes));
-    // Probes stay outside the limits: an overloaded gateway is still alive.
+    // Probes and metrics stay outside the limits: an overloaded gateway is
+    // still alive, and says so. Metrics count every route, refusals from the
+    // limits included; the trace span wraps it all.
+    let metrics = creneau_kit::metrics::Metrics::current();
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(creneau_kit::metrics::router(metrics.clone()))
         .merge(api)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(metrics, creneau_kit::metrics::track_http))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             // The route template, never the URI: query strings can hold
             // places people live.

@@ -9,6 +9,7 @@ pub mod client;
 pub mod db;
 pub mod entrypoint;
 pub mod errors;
+pub mod metrics;
 pub mod server;
 pub mod settings;
 pub mod shutdown;

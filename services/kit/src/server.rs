@@ -20,6 +20,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{Service, ServiceBuilder};
 
 use crate::ServerSettings;
+use crate::metrics::{GrpcMetricsLayer, Metrics};
 
 /// Answers whether the service can do its work right now (database
 /// reachable, schema migrated). Polled; the answer drives health.
@@ -33,17 +34,55 @@ pub struct GrpcServer {
     routes: RoutesBuilder,
     health: HealthReporter,
     names: Vec<&'static str>,
+    /// Health and reflection: counted under their names too.
+    infrastructure: Vec<&'static str>,
     readiness: Option<ReadinessCheck>,
+    metrics: Metrics,
+    admin: Option<TcpListener>,
 }
 
 impl GrpcServer {
     /// Binds now, so the real port is known before serving (port 0 in tests).
+    /// Records metrics to the registry of the enclosing
+    /// [`crate::metrics::scope`], else the process's.
     pub async fn bind(settings: &ServerSettings) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.address()).await?;
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
-        Ok(Self { listener, settings: settings.clone(), routes, health, names: Vec::new(), readiness: None })
+        Ok(Self {
+            listener,
+            settings: settings.clone(),
+            routes,
+            health,
+            names: Vec::new(),
+            infrastructure: vec!["grpc.health.v1.Health"],
+            readiness: None,
+            metrics: Metrics::current(),
+            admin: None,
+        })
+    }
+
+    /// The registry this server records its calls to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Serves `GET /metrics` (Prometheus text) on a small HTTP listener of
+    /// its own, bound now, beside the gRPC port; it stops with the server.
+    pub async fn with_metrics_listener(mut self, address: SocketAddr) -> std::io::Result<Self> {
+        self.admin = Some(TcpListener::bind(address).await?);
+        Ok(self)
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|admin| admin.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -68,6 +107,7 @@ impl GrpcServer {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .expect("descriptor sets compiled into the binary are valid");
+        self.infrastructure.push(name_of(&reflection));
         self.routes.add_service(reflection);
         self
     }
@@ -80,15 +120,35 @@ impl GrpcServer {
     /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops
     /// accepting, and gives in-flight calls the grace period to finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let Self { listener, settings, routes, health, names, readiness } = self;
+        let Self { listener, settings, routes, health, names, infrastructure, readiness, metrics, admin } = self;
         let addr = listener.local_addr()?;
         let watcher = tokio::spawn(watch_readiness(health.clone(), names.clone(), readiness));
+        let (admin_stop, admin_task) = match admin {
+            Some(admin) => {
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let router: axum::Router = crate::metrics::router(metrics.clone());
+                tracing::info!(addr = %admin.local_addr()?, "metrics listening");
+                let task = tokio::spawn(async move {
+                    let _ = axum::serve(admin, router)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+                (Some(stop), Some(task))
+            }
+            None => (None, None),
+        };
 
-        // Outermost first: requests beyond the global limit are shed at once
+        // Outermost first: metrics see every call, shed ones included;
+        // requests beyond the global limit are shed at once
         // (RESOURCE_EXHAUSTED) instead of queueing into a timeout; the
-        // timeout itself is tonic's, so it maps to DEADLINE_EXCEEDED.
-        let limits =
-            ServiceBuilder::new().load_shed().layer(GlobalConcurrencyLimitLayer::new(settings.concurrency_limit));
+        // timeout itself is tonic's, outside these layers.
+        let services = names.iter().chain(&infrastructure).copied().collect::<Vec<_>>();
+        let limits = ServiceBuilder::new()
+            .layer(GrpcMetricsLayer::new(metrics, services))
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::new(settings.concurrency_limit));
         let server = tonic::transport::Server::builder()
             .timeout(settings.request_timeout())
             .tcp_nodelay(true)
@@ -130,9 +190,19 @@ impl GrpcServer {
             }
         };
         watcher.abort();
+        if let Some(stop) = admin_stop {
+            let _ = stop.send(());
+        }
+        if let Some(task) = admin_task {
+            let _ = task.await;
+        }
         tracing::info!(%addr, "gRPC server stopped");
         result
     }
+}
+
+fn name_of<S: NamedService>(_: &S) -> &'static str {
+    S::NAME
 }
 
 async fn watch_readiness(health: HealthReporter, names: Vec<&'static str>, readiness: Option<ReadinessCheck>) {
@@ -156,5 +226,72 @@ async fn watch_readiness(health: HealthReporter, names: Vec<&'static str>, readi
             last = Some(is_ready);
         }
         tokio::time::sleep(READINESS_INTERVAL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+
+    use super::*;
+
+    async fn channel(port: u16) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await.unwrap()
+    }
+
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn calls_are_counted_and_served_on_the_metrics_listener() {
+        let metrics = Metrics::new();
+        let server = GrpcServer::bind(&ServerSettings::local(0))
+            .await
+            .unwrap()
+            .with_metrics(metrics.clone())
+            .with_metrics_listener("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let (port, admin) = (server.local_addr().port(), server.metrics_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve(async {
+            let _ = stopped.await;
+        }));
+
+        let mut health = HealthClient::new(channel(port).await);
+        for _ in 0..3 {
+            health.check(HealthCheckRequest { service: String::new() }).await.unwrap();
+        }
+        let unknown = health.check(HealthCheckRequest { service: "nope".into() }).await.unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
+        // A service this server does not have.
+        let mut reflection = ServerReflectionClient::new(channel(port).await);
+        let missing = reflection.server_reflection_info(tokio_stream::iter(Vec::new())).await.unwrap_err();
+        assert_eq!(missing.code(), tonic::Code::Unimplemented);
+
+        assert_eq!(metrics.grpc_count("grpc.health.v1.Health", "Check", tonic::Code::Ok), 3);
+        assert_eq!(metrics.grpc_count("grpc.health.v1.Health", "Check", tonic::Code::NotFound), 1);
+        assert_eq!(metrics.grpc_errors("grpc.health.v1.Health", "Check"), 0);
+        assert_eq!(metrics.grpc_count("unknown", "unknown", tonic::Code::Unimplemented), 1);
+
+        let page = get(admin, "/metrics").await;
+        assert!(page.starts_with("HTTP/1.0 200") || page.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(
+            page.contains(r#"grpc_server_requests_total{service="grpc.health.v1.Health",method="Check",code="OK"} 3"#),
+            "{page}"
+        );
+        assert!(!page.contains("ServerReflection"), "unknown paths stay out of labels");
+
+        let _ = stop.send(());
+        serving.await.unwrap().unwrap();
+        assert!(tokio::net::TcpStream::connect(admin).await.is_err(), "the metrics listener stops with the server");
     }
 }
