@@ -45,8 +45,7 @@ pub struct Options {
 const PGBENCH_SCRIPT: &str = r#"
 \set slot random(1, :nslots)
 \set n random(1, 1000000000000)
-SELECT key, request_hash, booking_id, secret, created_at, expires_at FROM idempotency_keys WHERE key = 'pgb-' || :client_id || '-' || :n;
-SELECT * FROM slots WHERE id = 'bench-' || lpad(:slot::text, 6, '0');
+SELECT (SELECT COUNT(*) FROM idempotency_keys k WHERE k."key" = 'pgb-' || :client_id || '-' || :n AND (k.expires_at IS NULL OR k.expires_at > now())) AS known, s.booked, s.capacity, s.status FROM (SELECT 1 AS one) AS one LEFT JOIN slots s ON s.id = 'bench-' || lpad(:slot::text, 6, '0');
 BEGIN;
 INSERT INTO idempotency_keys ("key", request_hash, booking_id, secret, created_at, expires_at) VALUES ('pgb-' || :client_id || '-' || :n, md5(random()::text), 'pgb-b-' || :client_id || '-' || :n, md5(random()::text), now(), now() + interval '1 day') ON CONFLICT ("key") DO UPDATE SET request_hash = excluded.request_hash, booking_id = excluded.booking_id, secret = excluded.secret, created_at = excluded.created_at, expires_at = excluded.expires_at WHERE idempotency_keys.expires_at IS NOT NULL AND idempotency_keys.expires_at <= now();
 SELECT * FROM slots WHERE id = 'bench-' || lpad(:slot::text, 6, '0') FOR UPDATE;

@@ -37,15 +37,42 @@ pub async fn book(
     }
 }
 
-/// The refusal a glance at the slot gives: unknown, closed or full.
-async fn refuse_early(db: &DatabaseConnection, target: &Target) -> Result<Option<BookingError>, BookingError> {
-    let Target::Slot(id) = target else { return Ok(None) };
-    Ok(match slot::Entity::find_by_id(id.clone()).one(db).await? {
-        None => Some(BookingError::SlotNotFound(id.clone())),
-        Some(s) if s.status == places::CLOSED => Some(BookingError::SlotClosed),
-        Some(s) if s.booked >= s.capacity => Some(BookingError::SlotFull),
-        Some(_) => None,
-    })
+/// What one read tells before any write or lock: whether the key is
+/// already known (a retry, to replay), and the refusal a glance at the
+/// slot gives (unknown, closed or full).
+async fn glance(
+    db: &DatabaseConnection,
+    cmd: &BookCommand,
+    now: DateTime<Utc>,
+) -> Result<(bool, Option<BookingError>), BookingError> {
+    let slot_id = match &cmd.target {
+        Target::Slot(id) => id.as_str(),
+        Target::Hold { .. } => "",
+    };
+    let row = db
+        .query_one_raw(creneau_kit::db::statement(
+            db.get_database_backend(),
+            "SELECT (SELECT COUNT(*) FROM idempotency_keys k WHERE k.\"key\" = ? \
+                     AND (k.expires_at IS NULL OR k.expires_at > ?)) AS known, \
+                    s.booked, s.capacity, s.status \
+             FROM (SELECT 1 AS one) AS one LEFT JOIN slots s ON s.id = ?",
+            [cmd.idempotency_key.clone().into(), now.into(), slot_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("the glance returned no row".into()))?;
+    let known = row.try_get::<i64>("", "known")? > 0;
+    if slot_id.is_empty() {
+        return Ok((known, None));
+    }
+    let status: Option<String> = row.try_get("", "status")?;
+    let (booked, capacity): (Option<i32>, Option<i32>) = (row.try_get("", "booked")?, row.try_get("", "capacity")?);
+    let refusal = match (status.as_deref(), booked, capacity) {
+        (None, _, _) => Some(BookingError::SlotNotFound(slot_id.to_owned())),
+        (Some(places::CLOSED), _, _) => Some(BookingError::SlotClosed),
+        (_, Some(b), Some(c)) if b >= c => Some(BookingError::SlotFull),
+        _ => None,
+    };
+    Ok((known, refusal))
 }
 
 async fn try_book(
@@ -55,9 +82,9 @@ async fn try_book(
     now: DateTime<Utc>,
 ) -> Result<BookingView, BookingError> {
     // A retry's replay and a full slot's refusal are both answered from
-    // reads, before any write or lock; the two reads run side by side.
-    let (known, refused) = tokio::try_join!(replay_if_known(db, cmd, now), refuse_early(db, &cmd.target))?;
-    if let Some(view) = known {
+    // one read, before any write or lock.
+    let (known, refused) = glance(db, cmd, now).await?;
+    if known && let Some(view) = replay_if_known(db, cmd, now).await? {
         return Ok(view);
     }
     if let Some(refusal) = refused {
