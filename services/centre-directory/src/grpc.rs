@@ -11,12 +11,16 @@ use creneau_proto::slot_inventory::v1::{AvailabilitySummaryRequest, slot_invento
 use sea_orm::DatabaseConnection;
 use tonic::{Code, Request, Response, Status};
 
-use crate::domain::{BoundingBox, DirectoryError, Near, NewCentre, SearchQuery, distance_km};
+use creneau_kit::vocab::Vaccine;
+
+use crate::domain::{BoundingBox, DirectoryError, Near, NewCentre, SearchQuery, distance_km, import};
 use crate::storage::{self, CentreRecord};
 
 /// Availability shown next to a centre covers the coming week.
 const AVAILABILITY_DAYS: u32 = 7;
 const AVAILABILITY_TIMEOUT: Duration = Duration::from_secs(3);
+/// The national file is a few MiB.
+const MAX_IMPORT_BYTES: usize = 32 << 20;
 
 pub struct CentreDirectoryService {
     db: DatabaseConnection,
@@ -81,6 +85,8 @@ fn to_pb(record: CentreRecord, distance: Option<f64>, availability: Option<&(Opt
         distance_km: distance.map(|d| (d * 100.0).round() / 100.0),
         next_slot: availability.and_then(|(next, _)| next.clone()),
         available_slots_7d: availability.map_or(0, |(_, n)| *n),
+        closes_at: c.closes_at.map(|t| t.to_rfc3339()),
+        insee: c.insee,
     }
 }
 
@@ -144,6 +150,50 @@ impl CentreDirectory for CentreDirectoryService {
         Ok(Response::new(to_pb(record, None, a.as_ref())))
     }
 
+    #[tracing::instrument(skip_all, fields(bytes = request.get_ref().csv.len()))]
+    async fn import_centres(
+        &self,
+        request: Request<pb::ImportCentresRequest>,
+    ) -> Result<Response<pb::ImportCentresResponse>, Status> {
+        let r = request.into_inner();
+        if r.csv.len() > MAX_IMPORT_BYTES {
+            return Err(errors::invalid_argument(format!("the file is over {} MiB", MAX_IMPORT_BYTES >> 20)));
+        }
+        let vaccines = r
+            .default_vaccines
+            .iter()
+            .map(|v| v.parse::<Vaccine>().map_err(|e| errors::invalid_argument(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if vaccines.is_empty() {
+            return Err(errors::invalid_argument("default_vaccines: the file does not say which vaccines sites offer"));
+        }
+        let now = Utc::now();
+        let parsed = import::parse(&r.csv, &vaccines, now).map_err(to_status)?;
+        let rejected: Vec<pb::RejectedRow> = parsed
+            .rejected
+            .iter()
+            .map(|x| pb::RejectedRow { line: x.line, gid: x.gid.clone(), reason: x.reason.clone() })
+            .collect();
+        let outcome = if r.all_or_nothing && !rejected.is_empty() {
+            storage::ImportOutcome::default()
+        } else {
+            storage::import(&self.db, &parsed.centres, now).await.map_err(|e| to_status(e.into()))?
+        };
+        tracing::info!(
+            created = outcome.created,
+            updated = outcome.updated,
+            unchanged = outcome.unchanged,
+            rejected = rejected.len(),
+            "centres imported"
+        );
+        Ok(Response::new(pb::ImportCentresResponse {
+            created: outcome.created,
+            updated: outcome.updated,
+            unchanged: outcome.unchanged,
+            rejected,
+        }))
+    }
+
     #[tracing::instrument(skip_all)]
     async fn upsert_centre(&self, request: Request<pb::UpsertCentreRequest>) -> Result<Response<pb::Centre>, Status> {
         let c = request.into_inner().centre.ok_or_else(|| errors::invalid_argument("centre is required"))?;
@@ -162,6 +212,19 @@ impl CentreDirectory for CentreDirectoryService {
             &c.publish_at,
         )
         .map_err(to_status)?;
+        let mut centre = centre;
+        centre.closes_at = c
+            .closes_at
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| errors::invalid_argument("closes_at must be an RFC 3339 timestamp"))
+            })
+            .transpose()?;
+        centre.insee = c.insee.map(|i| i.trim().to_owned()).filter(|i| i.len() == 5);
         let stored = storage::upsert_centre(&self.db, &centre, Utc::now()).await.map_err(|e| to_status(e.into()))?;
         tracing::info!(centre_id = %centre.id.as_str(), "centre saved");
         Ok(Response::new(to_pb(stored, None, None)))

@@ -42,6 +42,21 @@ enum Command {
         #[arg(value_parser = ["gateway", "eligibility", "centre-directory", "slot-inventory", "notification"])]
         service: String,
     },
+    /// Import centres from France's open-data file of vaccination sites
+    /// (semicolon-separated) into a running centre directory.
+    ImportCentres {
+        /// The CSV file.
+        file: PathBuf,
+        /// The centre directory's gRPC address.
+        #[arg(long, default_value = "http://127.0.0.1:50052")]
+        centre_directory: String,
+        /// Vaccines the imported sites offer (the file does not say).
+        #[arg(long, value_delimiter = ',', default_value = "pfizer,moderna")]
+        vaccines: Vec<String>,
+        /// Import nothing when any row is rejected.
+        #[arg(long)]
+        all_or_nothing: bool,
+    },
     /// Apply (or roll back) database migrations, then exit.
     Migrate {
         /// Only this service's migrations (default: all).
@@ -67,6 +82,9 @@ fn main() -> ExitCode {
         }
         Command::Migrate { service, database_url, data_dir, down } => {
             block_on(migrate(service, database_url, data_dir, down))
+        }
+        Command::ImportCentres { file, centre_directory, vaccines, all_or_nothing } => {
+            block_on(import_centres(file, centre_directory, vaccines, all_or_nothing))
         }
     }
 }
@@ -203,6 +221,29 @@ async fn migrate(
             tracing::info!(service, "migrations applied");
         }
         db.close().await?;
+    }
+    Ok(())
+}
+
+async fn import_centres(file: PathBuf, url: String, vaccines: Vec<String>, all_or_nothing: bool) -> anyhow::Result<()> {
+    use creneau_proto::centre_directory::v1::{ImportCentresRequest, centre_directory_client::CentreDirectoryClient};
+
+    let csv = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let mut directory = CentreDirectoryClient::new(creneau_kit::client::channel(&url)?);
+    let report = directory
+        .import_centres(ImportCentresRequest { csv, default_vaccines: vaccines, all_or_nothing })
+        .await
+        .map_err(|status| anyhow::anyhow!("the centre directory refused the import: {}", status.message()))?
+        .into_inner();
+    println!(
+        "{} created, {} updated, {} unchanged, {} rejected",
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.rejected.len()
+    );
+    for row in &report.rejected {
+        println!("  line {} (gid {}): {}", row.line, if row.gid.is_empty() { "?" } else { &row.gid }, row.reason);
     }
     Ok(())
 }

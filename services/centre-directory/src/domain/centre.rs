@@ -39,6 +39,10 @@ pub struct NewCentre {
     pub accessible: bool,
     pub phone: String,
     pub publish_at: DateTime<Utc>,
+    /// The commune's INSEE code, when known.
+    pub insee: Option<String>,
+    /// The centre disappears from citizens' view at this instant.
+    pub closes_at: Option<DateTime<Utc>>,
 }
 
 fn text(value: &str, field: &str, max: usize) -> Result<String, DirectoryError> {
@@ -96,6 +100,8 @@ impl NewCentre {
             accessible,
             phone: phone.trim().chars().take(30).collect(),
             publish_at,
+            insee: None,
+            closes_at: None,
         })
     }
 }

@@ -3,6 +3,7 @@
 
 mod centre;
 mod geo;
+pub mod import;
 mod search;
 
 pub use centre::{CentreId, NewCentre};

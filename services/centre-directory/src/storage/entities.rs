@@ -20,6 +20,8 @@ pub mod centre {
         pub publish_at: DateTimeUtc,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        pub insee: Option<String>,
+        pub closes_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
 use crate::domain::{BoundingBox, NewCentre, Point};
@@ -24,6 +25,79 @@ pub struct CentreRecord {
 
 pub async fn upsert_centre(db: &DatabaseConnection, c: &NewCentre, now: DateTime<Utc>) -> Result<CentreRecord, DbErr> {
     let txn = db.begin().await?;
+    save(&txn, c, now).await?;
+    let stored = centre::Entity::find_by_id(c.id.as_str().to_owned())
+        .one(&txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(c.id.as_str().to_owned()))?;
+    txn.commit().await?;
+    Ok(CentreRecord { centre: stored, vaccines: c.vaccines.iter().map(|v| v.code().to_owned()).collect() })
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub created: u32,
+    pub updated: u32,
+    pub unchanged: u32,
+}
+
+/// Upserts every centre in one transaction: all of them or none. A centre
+/// identical to the stored one is not written, so importing the same file
+/// again changes nothing.
+pub async fn import(
+    db: &DatabaseConnection,
+    centres: &[NewCentre],
+    now: DateTime<Utc>,
+) -> Result<ImportOutcome, DbErr> {
+    let txn = db.begin().await?;
+    let mut outcome = ImportOutcome::default();
+    for c in centres {
+        let stored = centre::Entity::find_by_id(c.id.as_str().to_owned()).one(&txn).await?;
+        match stored {
+            None => outcome.created += 1,
+            Some(row) => {
+                let vaccines: Vec<String> = centre_vaccine::Entity::find()
+                    .filter(centre_vaccine::Column::CentreId.eq(c.id.as_str()))
+                    .order_by_asc(centre_vaccine::Column::Vaccine)
+                    .all(&txn)
+                    .await?
+                    .into_iter()
+                    .map(|v| v.vaccine)
+                    .collect();
+                if same(&row, &vaccines, c) {
+                    outcome.unchanged += 1;
+                    continue;
+                }
+                outcome.updated += 1;
+            }
+        }
+        save(&txn, c, now).await?;
+    }
+    txn.commit().await?;
+    Ok(outcome)
+}
+
+fn same(row: &centre::Model, vaccines: &[String], c: &NewCentre) -> bool {
+    let mut wanted: Vec<String> = c.vaccines.iter().map(|v| v.code().to_owned()).collect();
+    wanted.sort();
+    row.name == c.name
+        && row.address == c.address
+        && row.postcode == c.postcode
+        && row.city == c.city
+        && row.department == c.department
+        && row.lat == c.location.lat
+        && row.lon == c.location.lon
+        && row.accessible == c.accessible
+        && row.phone == c.phone
+        && row.publish_at == c.publish_at
+        && row.closes_at == c.closes_at
+        && row.insee == c.insee
+        && vaccines == wanted
+}
+
+/// Writes one centre and its vaccines inside `txn`.
+async fn save(txn: &impl ConnectionTrait, c: &NewCentre, now: DateTime<Utc>) -> Result<(), DbErr> {
     let row = centre::ActiveModel {
         id: Set(c.id.as_str().to_owned()),
         name: Set(c.name.clone()),
@@ -38,6 +112,8 @@ pub async fn upsert_centre(db: &DatabaseConnection, c: &NewCentre, now: DateTime
         publish_at: Set(c.publish_at),
         created_at: Set(now),
         updated_at: Set(now),
+        insee: Set(c.insee.clone()),
+        closes_at: Set(c.closes_at),
     };
     centre::Entity::insert(row)
         .on_conflict(
@@ -54,24 +130,21 @@ pub async fn upsert_centre(db: &DatabaseConnection, c: &NewCentre, now: DateTime
                     centre::Column::Phone,
                     centre::Column::PublishAt,
                     centre::Column::UpdatedAt,
+                    centre::Column::Insee,
+                    centre::Column::ClosesAt,
                 ])
                 .to_owned(),
         )
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
-    centre_vaccine::Entity::delete_many().filter(centre_vaccine::Column::CentreId.eq(c.id.as_str())).exec(&txn).await?;
+    centre_vaccine::Entity::delete_many().filter(centre_vaccine::Column::CentreId.eq(c.id.as_str())).exec(txn).await?;
     centre_vaccine::Entity::insert_many(c.vaccines.iter().map(|v| centre_vaccine::ActiveModel {
         centre_id: Set(c.id.as_str().to_owned()),
         vaccine: Set(v.code().to_owned()),
     }))
-    .exec_without_returning(&txn)
+    .exec_without_returning(txn)
     .await?;
-    let stored = centre::Entity::find_by_id(c.id.as_str().to_owned())
-        .one(&txn)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(c.id.as_str().to_owned()))?;
-    txn.commit().await?;
-    Ok(CentreRecord { centre: stored, vaccines: c.vaccines.iter().map(|v| v.code().to_owned()).collect() })
+    Ok(())
 }
 
 async fn with_vaccines(db: &DatabaseConnection, centres: Vec<centre::Model>) -> Result<Vec<CentreRecord>, DbErr> {
@@ -96,13 +169,20 @@ async fn with_vaccines(db: &DatabaseConnection, centres: Vec<centre::Model>) -> 
         .collect())
 }
 
+/// Visible to citizens at `now`: published, and not closed yet.
+fn published(now: DateTime<Utc>) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(centre::Column::PublishAt.lte(now))
+        .add(sea_orm::Condition::any().add(centre::Column::ClosesAt.is_null()).add(centre::Column::ClosesAt.gt(now)))
+}
+
 /// The centre, if it is published at `now`.
 pub async fn find_published(
     db: &DatabaseConnection,
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<CentreRecord>, DbErr> {
-    let found = centre::Entity::find_by_id(id.to_owned()).filter(centre::Column::PublishAt.lte(now)).one(db).await?;
+    let found = centre::Entity::find_by_id(id.to_owned()).filter(published(now)).one(db).await?;
     Ok(with_vaccines(db, found.into_iter().collect()).await?.pop())
 }
 
@@ -116,7 +196,7 @@ pub async fn published_in_box(
     let mut query = centre::Entity::find()
         .filter(centre::Column::Lat.between(area.min_lat, area.max_lat))
         .filter(centre::Column::Lon.between(area.min_lon, area.max_lon))
-        .filter(centre::Column::PublishAt.lte(now));
+        .filter(published(now));
     if let Some(vaccine) = vaccine {
         query = query.filter(
             centre::Column::Id.in_subquery(

@@ -2,4 +2,6 @@
 //! slot-inventory behind it, on PostgreSQL and SQLite.
 
 mod helpers;
+mod import;
+mod publication;
 mod search;
