@@ -138,3 +138,31 @@ async fn citizen_flow_postgres() {
 async fn citizen_flow_sqlite() {
     a_citizen_checks_finds_books_and_cancels(Backend::Sqlite).await;
 }
+
+/// Availability is never a stale cache: once the last place of a centre
+/// is booked, search stops offering the centre within a second.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_reflects_a_booking_within_a_second() {
+    let Some(p) = spawn_platform(Backend::Postgres).await else { return };
+    let slots = p.centre_with_slots("metz-last-place", 1, 1).await;
+    let search = || async {
+        let found: Value =
+            p.http.get(p.url("/api/v1/centres?postcode=57000&radius_km=5")).send().await.unwrap().json().await.unwrap();
+        found["centres"].as_array().unwrap().iter().find(|c| c["id"] == "metz-last-place").cloned().unwrap()
+    };
+    assert_eq!(search().await["available_slots_7d"], 1);
+    let attestation = p.attestation("1940-03-02").await;
+    let booked = p.book("last-place", &booking_body(&slots[0], &attestation, "Jeanne", "Dupont", "1940-03-02")).await;
+    assert_eq!(booked.status(), 201);
+    let booked_at = std::time::Instant::now();
+    loop {
+        let centre = search().await;
+        if centre["available_slots_7d"] == 0 && centre["next_slot"].is_null() {
+            break;
+        }
+        assert!(booked_at.elapsed() < std::time::Duration::from_secs(1), "still offered after 1 s: {centre}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    println!("search stopped offering the centre {:?} after the booking", booked_at.elapsed());
+    p.platform.stop().await.unwrap();
+}
