@@ -13,7 +13,8 @@ use tonic::{Code, Request, Response, Status};
 
 use creneau_kit::vocab::Vaccine;
 
-use crate::domain::{BoundingBox, DirectoryError, Near, NewCentre, SearchQuery, distance_km, import};
+use crate::domain::search::Window;
+use crate::domain::{BoundingBox, DirectoryError, Near, NewCentre, RawSearch, SearchQuery, Sort, distance_km, import};
 use crate::storage::{self, CentreRecord};
 
 /// Availability shown next to a centre covers the coming week.
@@ -38,14 +39,15 @@ impl CentreDirectoryService {
         &self,
         centres: &[CentreRecord],
         vaccine: Option<&str>,
+        window: Window,
     ) -> Result<HashMap<String, (Option<String>, u32)>, DirectoryError> {
         if centres.is_empty() {
             return Ok(HashMap::new());
         }
         let mut request = Request::new(AvailabilitySummaryRequest {
             centre_ids: centres.iter().map(|c| c.centre.id.clone()).collect(),
-            from: None,
-            days: AVAILABILITY_DAYS,
+            from: Some(window.from.to_rfc3339()),
+            days: window.days,
             vaccine: vaccine.map(str::to_owned),
         });
         request.set_timeout(AVAILABILITY_TIMEOUT);
@@ -98,44 +100,104 @@ impl CentreDirectory for CentreDirectoryService {
         request: Request<pb::SearchCentresRequest>,
     ) -> Result<Response<pb::SearchCentresResponse>, Status> {
         let r = request.into_inner();
-        let (postcode, point) = match r.near {
-            Some(pb::search_centres_request::Near::Postcode(p)) => (Some(p), None),
-            Some(pb::search_centres_request::Near::Coordinates(c)) => (None, Some((c.lat, c.lon))),
-            None => (None, None),
+        use pb::search_centres_request::Near as Wire;
+        let mut raw = RawSearch {
+            radius_km: r.radius_km,
+            vaccine: r.vaccine.as_deref(),
+            accessible: r.accessible,
+            sort: &r.sort,
+            limit: r.limit,
+            page: r.page,
+            from: r.from.as_deref(),
+            to: r.to.as_deref(),
+            ..Default::default()
         };
-        let query = SearchQuery::parse(postcode.as_deref(), point, r.radius_km, r.vaccine.as_deref(), r.limit)
-            .map_err(to_status)?;
-        let origin = match &query.near {
-            Near::Point(p) => *p,
-            Near::Postcode(code) => storage::locate_postcode(&self.db, code)
-                .await
-                .map_err(|e| to_status(e.into()))?
-                .ok_or_else(|| to_status(DirectoryError::UnknownPostcode(code.clone())))?,
-        };
+        match &r.near {
+            Some(Wire::Postcode(p)) => raw.postcode = Some(p),
+            Some(Wire::Coordinates(c)) => raw.point = Some((c.lat, c.lon)),
+            Some(Wire::Commune(c)) => raw.commune = Some(c),
+            Some(Wire::Department(d)) => raw.department = Some(d),
+            None => {}
+        }
+        let now = Utc::now();
+        let query = SearchQuery::parse(raw, now).map_err(to_status)?;
         let vaccine = query.vaccine.map(|v| v.code());
-        let candidates =
-            storage::published_in_box(&self.db, BoundingBox::around(origin, query.radius_km), vaccine, Utc::now())
+        let storage_error = |e: sea_orm::DbErr| to_status(e.into());
+        // (distance from the place asked about, centre)
+        let mut found: Vec<(Option<f64>, CentreRecord)> = match &query.near {
+            Near::Department(code) => storage::published_in_department(&self.db, code, vaccine, now)
                 .await
-                .map_err(|e| to_status(e.into()))?;
-        let mut nearby: Vec<(f64, CentreRecord)> = candidates
-            .into_iter()
-            .filter_map(|c| {
-                let d = distance_km(origin, crate::domain::Point { lat: c.centre.lat, lon: c.centre.lon });
-                (d <= query.radius_km).then_some((d, c))
-            })
-            .collect();
-        nearby.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.centre.id.cmp(&b.1.centre.id)));
-        nearby.truncate(query.limit as usize);
-        let records: Vec<CentreRecord> = nearby.iter().map(|(_, c)| c.clone()).collect();
-        let availability = self.availability(&records, vaccine).await.map_err(to_status)?;
-        let centres = nearby
+                .map_err(storage_error)?
+                .into_iter()
+                .map(|c| (None, c))
+                .collect(),
+            near => {
+                let origin = match near {
+                    Near::Point(p) => *p,
+                    Near::Postcode(code) => storage::locate_postcode(&self.db, code)
+                        .await
+                        .map_err(storage_error)?
+                        .ok_or_else(|| to_status(DirectoryError::UnknownPostcode(code.clone())))?,
+                    Near::Commune(name) => storage::locate_commune(&self.db, name)
+                        .await
+                        .map_err(storage_error)?
+                        .ok_or_else(|| to_status(DirectoryError::Invalid(format!("unknown commune {name:?}"))))?,
+                    Near::Department(_) => unreachable!("handled above"),
+                };
+                let area = BoundingBox::around(origin, query.radius_km);
+                let mut nearby: Vec<(Option<f64>, CentreRecord)> =
+                    storage::published_in_box(&self.db, area, vaccine, now)
+                        .await
+                        .map_err(storage_error)?
+                        .into_iter()
+                        .filter_map(|c| {
+                            let d = distance_km(origin, crate::domain::Point { lat: c.centre.lat, lon: c.centre.lon });
+                            (d <= query.radius_km).then_some((Some(d), c))
+                        })
+                        .collect();
+                nearby.sort_by(|a, b| {
+                    a.0.unwrap_or(0.0).total_cmp(&b.0.unwrap_or(0.0)).then_with(|| a.1.centre.id.cmp(&b.1.centre.id))
+                });
+                nearby.truncate(storage::MAX_CANDIDATES as usize);
+                nearby
+            }
+        };
+        if let Some(accessible) = query.accessible {
+            found.retain(|(_, c)| c.centre.accessible == accessible);
+        }
+        let total = found.len() as u32;
+        let start = ((query.page - 1) * query.limit) as usize;
+        // Ranking by earliest slot needs every candidate's availability;
+        // ranking by distance only the page's.
+        let availability = match query.sort {
+            Sort::Earliest => {
+                let all: Vec<CentreRecord> = found.iter().map(|(_, c)| c.clone()).collect();
+                let availability = self.availability(&all, vaccine, query.window).await.map_err(to_status)?;
+                let next = |c: &CentreRecord| availability.get(&c.centre.id).and_then(|(n, _)| n.clone());
+                // Centres with a slot first, earliest first; the rest keep their order.
+                found.sort_by(|a, b| match (next(&a.1), next(&b.1)) {
+                    (Some(x), Some(y)) => x.cmp(&y),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                });
+                found = found.into_iter().skip(start).take(query.limit as usize).collect();
+                availability
+            }
+            Sort::Distance => {
+                found = found.into_iter().skip(start).take(query.limit as usize).collect();
+                let page: Vec<CentreRecord> = found.iter().map(|(_, c)| c.clone()).collect();
+                self.availability(&page, vaccine, query.window).await.map_err(to_status)?
+            }
+        };
+        let centres = found
             .into_iter()
             .map(|(d, c)| {
                 let a = availability.get(&c.centre.id);
-                to_pb(c, Some(d), a)
+                to_pb(c, d, a)
             })
             .collect();
-        Ok(Response::new(pb::SearchCentresResponse { centres }))
+        Ok(Response::new(pb::SearchCentresResponse { centres, total }))
     }
 
     #[tracing::instrument(skip_all, fields(centre_id = %request.get_ref().id))]
@@ -145,7 +207,8 @@ impl CentreDirectory for CentreDirectoryService {
             .await
             .map_err(|e| to_status(e.into()))?
             .ok_or_else(|| to_status(DirectoryError::NotFound(id.clone())))?;
-        let availability = self.availability(std::slice::from_ref(&record), None).await.map_err(to_status)?;
+        let week = Window { from: Utc::now(), days: AVAILABILITY_DAYS };
+        let availability = self.availability(std::slice::from_ref(&record), None, week).await.map_err(to_status)?;
         let a = availability.get(&record.centre.id).cloned();
         Ok(Response::new(to_pb(record, None, a.as_ref())))
     }

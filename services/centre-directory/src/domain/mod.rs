@@ -4,11 +4,11 @@
 mod centre;
 mod geo;
 pub mod import;
-mod search;
+pub mod search;
 
 pub use centre::{CentreId, NewCentre};
 pub use geo::{BoundingBox, Point, distance_km};
-pub use search::{Near, SearchQuery};
+pub use search::{Near, RawSearch, SearchQuery, Sort};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    QuerySelect, TransactionTrait,
 };
 
 use crate::domain::{BoundingBox, NewCentre, Point};
@@ -169,6 +169,16 @@ async fn with_vaccines(db: &DatabaseConnection, centres: Vec<centre::Model>) -> 
         .collect())
 }
 
+fn offers(vaccine: &str) -> sea_orm::sea_query::SimpleExpr {
+    centre::Column::Id.in_subquery(
+        Query::select()
+            .column(centre_vaccine::Column::CentreId)
+            .from(centre_vaccine::Entity)
+            .and_where(centre_vaccine::Column::Vaccine.eq(vaccine))
+            .to_owned(),
+    )
+}
+
 /// Visible to citizens at `now`: published, and not closed yet.
 fn published(now: DateTime<Utc>) -> sea_orm::Condition {
     sea_orm::Condition::all()
@@ -198,15 +208,7 @@ pub async fn published_in_box(
         .filter(centre::Column::Lon.between(area.min_lon, area.max_lon))
         .filter(published(now));
     if let Some(vaccine) = vaccine {
-        query = query.filter(
-            centre::Column::Id.in_subquery(
-                Query::select()
-                    .column(centre_vaccine::Column::CentreId)
-                    .from(centre_vaccine::Entity)
-                    .and_where(centre_vaccine::Column::Vaccine.eq(vaccine))
-                    .to_owned(),
-            ),
-        );
+        query = query.filter(offers(vaccine));
     }
     let centres = query.order_by_asc(centre::Column::Id).all(db).await?;
     with_vaccines(db, centres).await
@@ -221,3 +223,37 @@ pub async fn locate_postcode(db: &DatabaseConnection, code: &str) -> Result<Opti
         .await?;
     Ok(row.and_then(|r| Point::new(r.lat, r.lon)))
 }
+
+/// Where a commune is, by INSEE code or by name (any case).
+pub async fn locate_commune(db: &DatabaseConnection, commune: &str) -> Result<Option<Point>, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func};
+    let by_code = commune.len() == 5 && commune.bytes().all(|b| b.is_ascii_alphanumeric());
+    let query = if by_code {
+        postcode::Entity::find().filter(postcode::Column::Insee.eq(commune.to_uppercase()))
+    } else {
+        postcode::Entity::find()
+            .filter(Expr::expr(Func::lower(Expr::col(postcode::Column::City))).eq(commune.to_lowercase()))
+    };
+    let row = query.order_by_asc(postcode::Column::Postcode).one(db).await?;
+    Ok(row.and_then(|r| Point::new(r.lat, r.lon)))
+}
+
+/// Published centres of a department that offer `vaccine` (if given).
+pub async fn published_in_department(
+    db: &DatabaseConnection,
+    department: &str,
+    vaccine: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<CentreRecord>, DbErr> {
+    let mut query =
+        centre::Entity::find().filter(centre::Column::Department.eq(department.to_uppercase())).filter(published(now));
+    if let Some(vaccine) = vaccine {
+        query = query.filter(offers(vaccine));
+    }
+    let centres = query.order_by_asc(centre::Column::Name).limit(MAX_CANDIDATES).all(db).await?;
+    with_vaccines(db, centres).await
+}
+
+/// At most this many centres are ranked per search: slot-inventory
+/// answers availability for up to 500 centres a call.
+pub const MAX_CANDIDATES: u64 = 500;

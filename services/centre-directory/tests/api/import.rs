@@ -36,6 +36,7 @@ async fn the_sample_imports_with_a_report_and_importing_again_changes_nothing(ap
             radius_km: 10.0,
             vaccine: None,
             limit: 20,
+            ..Default::default()
         })
         .await
         .unwrap()

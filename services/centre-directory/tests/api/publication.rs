@@ -17,6 +17,7 @@ async fn visible(app: &TestApp, id: &str) -> (bool, bool) {
             radius_km: 10.0,
             vaccine: None,
             limit: 20,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -12,6 +12,7 @@ fn by_postcode(code: &str, radius_km: f64, vaccine: Option<&str>) -> SearchCentr
         radius_km,
         vaccine: vaccine.map(Into::into),
         limit: 0,
+        ..Default::default()
     }
 }
 
@@ -45,6 +46,7 @@ async fn search_by_postcode_is_sorted_by_distance_and_shows_availability(app: Te
         radius_km: 5.0,
         vaccine: None,
         limit: 10,
+        ..Default::default()
     };
     let found = app.client.clone().search_centres(near_nancy).await.unwrap().into_inner();
     assert_eq!(found.centres.len(), 1);
@@ -77,12 +79,13 @@ async fn bad_searches_and_centres_are_invalid_arguments(app: TestApp) {
         by_postcode("57", 10.0, None),
         by_postcode("57000", 1000.0, None),
         by_postcode("57000", 10.0, Some("sputnik")),
-        SearchCentresRequest { near: None, radius_km: 10.0, vaccine: None, limit: 1 },
+        SearchCentresRequest { near: None, radius_km: 10.0, vaccine: None, limit: 1, ..Default::default() },
         SearchCentresRequest {
             near: Some(Near::Coordinates(Coordinates { lat: 123.0, lon: 0.0 })),
             radius_km: 10.0,
             vaccine: None,
             limit: 1,
+            ..Default::default()
         },
     ] {
         assert_eq!(client.search_centres(request).await.unwrap_err().code(), Code::InvalidArgument);
@@ -113,4 +116,63 @@ creneau_kit::backend_tests!(crate::helpers::spawn_app;
     unpublished_centres_are_invisible,
     bad_searches_and_centres_are_invalid_arguments,
     upserting_again_updates_in_place,
+);
+
+fn request(near: Near) -> SearchCentresRequest {
+    SearchCentresRequest { near: Some(near), radius_km: 30.0, limit: 10, ..Default::default() }
+}
+
+async fn ids(app: &TestApp, request: SearchCentresRequest) -> (Vec<String>, u32) {
+    let found = app.client.clone().search_centres(request).await.unwrap().into_inner();
+    (found.centres.into_iter().map(|c| c.id).collect(), found.total)
+}
+
+async fn search_by_commune_department_with_filters_sorting_and_pages(app: TestApp) {
+    let mut expo = centre("metz-expo", "57070", 49.1088, 6.2226, &["pfizer"]);
+    expo.accessible = false;
+    app.upsert(expo).await.unwrap();
+    app.upsert(centre("metz-arsenal", "57000", 49.1156, 6.1718, &["pfizer"])).await.unwrap();
+    app.upsert(centre("thionville", "57100", 49.3579, 6.1683, &["pfizer"])).await.unwrap();
+    app.upsert(centre("nancy", "54000", 48.6921, 6.1844, &["pfizer"])).await.unwrap();
+    // Thionville has the earliest slot, Metz-Expo a later one.
+    app.open_slots("thionville", 2, 1).await;
+    app.open_slots("metz-expo", 30, 1).await;
+
+    let by_name = ids(&app, request(Near::Commune("metz".into()))).await;
+    let by_insee = ids(&app, request(Near::Commune("57463".into()))).await;
+    assert_eq!(by_name, by_insee);
+    assert_eq!(by_name.0, ["metz-arsenal", "metz-expo", "thionville"]);
+    let unknown = app.client.clone().search_centres(request(Near::Commune("Atlantis".into()))).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+
+    let department = ids(&app, request(Near::Department("57".into()))).await;
+    assert_eq!(department, (vec!["metz-arsenal".to_string(), "metz-expo".into(), "thionville".into()], 3), "by name");
+
+    let mut accessible = request(Near::Commune("Metz".into()));
+    accessible.accessible = Some(true);
+    assert_eq!(ids(&app, accessible).await.0, ["metz-arsenal", "thionville"]);
+
+    let mut earliest = request(Near::Department("57".into()));
+    earliest.sort = "earliest".into();
+    assert_eq!(ids(&app, earliest).await.0, ["thionville", "metz-expo", "metz-arsenal"]);
+
+    let mut page = request(Near::Department("57".into()));
+    page.limit = 2;
+    page.page = 2;
+    assert_eq!(ids(&app, page).await, (vec!["thionville".to_string()], 3));
+
+    // A window that ends before Metz-Expo's slot leaves it nothing.
+    let mut window = request(Near::Commune("Metz".into()));
+    let today = chrono::Utc::now().date_naive();
+    window.from = Some(today.to_string());
+    window.to = Some(today.to_string());
+    let found = app.client.clone().search_centres(window).await.unwrap().into_inner();
+    let expo = found.centres.iter().find(|c| c.id == "metz-expo").unwrap();
+    if (chrono::Utc::now() + chrono::Duration::hours(30)).date_naive() > today {
+        assert_eq!(expo.available_slots_7d, 0);
+    }
+}
+
+creneau_kit::backend_tests!(crate::helpers::spawn_app;
+    search_by_commune_department_with_filters_sorting_and_pages,
 );

@@ -12,9 +12,19 @@ pub struct SearchParams {
     postcode: Option<String>,
     lat: Option<f64>,
     lon: Option<f64>,
+    /// INSEE code or name.
+    commune: Option<String>,
+    department: Option<String>,
     radius_km: Option<f64>,
     vaccine: Option<String>,
+    accessible: Option<bool>,
+    /// `distance` or `earliest`.
+    sort: Option<String>,
     limit: Option<u32>,
+    page: Option<u32>,
+    /// Availability window, YYYY-MM-DD.
+    from: Option<String>,
+    to: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +70,9 @@ impl From<pb::Centre> for Centre {
 #[derive(Serialize)]
 pub struct CentreList {
     centres: Vec<Centre>,
+    /// Centres matching over all pages.
+    total: u32,
+    page: u32,
 }
 
 #[tracing::instrument(skip_all)]
@@ -67,21 +80,36 @@ pub async fn search(
     State(state): State<AppState>,
     Query(p): Query<SearchParams>,
 ) -> Result<axum::Json<CentreList>, Problem> {
-    let near = match (p.postcode, p.lat, p.lon) {
-        (Some(code), None, None) => Near::Postcode(code),
-        (None, Some(lat), Some(lon)) => Near::Coordinates(pb::Coordinates { lat, lon }),
-        (None, None, None) => return Err(Problem::validation("give a postcode, or lat and lon")),
-        (None, _, _) => return Err(Problem::validation("lat and lon go together")),
-        (Some(_), _, _) => return Err(Problem::validation("give either a postcode or lat/lon, not both")),
-    };
+    let mut places = Vec::new();
+    match (p.lat, p.lon) {
+        (Some(lat), Some(lon)) => places.push(Near::Coordinates(pb::Coordinates { lat, lon })),
+        (None, None) => {}
+        _ => return Err(Problem::validation("lat and lon go together")),
+    }
+    places.extend(p.postcode.map(Near::Postcode));
+    places.extend(p.commune.map(Near::Commune));
+    places.extend(p.department.map(Near::Department));
+    if places.len() != 1 {
+        return Err(Problem::validation("give one of postcode, lat and lon, commune or department"));
+    }
+    let page = p.page.unwrap_or(1).max(1);
     let request = state.backends.request(pb::SearchCentresRequest {
-        near: Some(near),
+        near: places.pop(),
         radius_km: p.radius_km.unwrap_or(0.0),
         vaccine: p.vaccine,
         limit: p.limit.unwrap_or(0),
+        accessible: p.accessible,
+        sort: p.sort.unwrap_or_default(),
+        page,
+        from: p.from,
+        to: p.to,
     });
     let found = state.backends.centres.clone().search_centres(request).await?.into_inner();
-    Ok(axum::Json(CentreList { centres: found.centres.into_iter().map(Centre::from).collect() }))
+    Ok(axum::Json(CentreList {
+        centres: found.centres.into_iter().map(Centre::from).collect(),
+        total: found.total,
+        page,
+    }))
 }
 
 #[tracing::instrument(skip_all, fields(centre_id = %id))]
