@@ -45,6 +45,14 @@ pub struct PlatformConfig {
     pub signing_key: String,
     /// How long a hold keeps its place.
     pub hold_ttl_secs: u32,
+    /// Slot-inventory replicas, each on its own port. With more than one
+    /// (or any spare), each runs in a runtime of its own, like a process:
+    /// it can be killed as abruptly as a crashed pod, and counts its calls
+    /// in a metrics registry of its own. Its callers get the list of all.
+    pub slot_inventory_replicas: usize,
+    /// Ports kept for slot-inventory replicas started later
+    /// (`start_replica`); callers list them from the start.
+    pub slot_inventory_spares: usize,
 }
 
 impl PlatformConfig {
@@ -56,7 +64,13 @@ impl PlatformConfig {
             maildir,
             signing_key: Signer::generate_spec("local"),
             hold_ttl_secs: 300,
+            slot_inventory_replicas: 1,
+            slot_inventory_spares: 0,
         }
+    }
+
+    fn replicated(&self) -> bool {
+        self.slot_inventory_replicas > 1 || self.slot_inventory_spares > 0
     }
 }
 
@@ -66,6 +80,30 @@ struct Running {
     task: JoinHandle<anyhow::Result<()>>,
 }
 
+/// A slot-inventory replica's place: its port, and the replica when it runs.
+struct ReplicaSlot {
+    port: u16,
+    running: Option<Replica>,
+}
+
+/// A replica in a runtime of its own. Dropping it ends that runtime at
+/// once: every task, connection and database session goes, as when a
+/// process is killed.
+struct Replica {
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    metrics: creneau_kit::metrics::Metrics,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 pub struct Platform {
     config: PlatformConfig,
     /// Chosen before anything starts: the services call each other in a
@@ -73,6 +111,9 @@ pub struct Platform {
     /// address must be known up front.
     ports: HashMap<&'static str, u16>,
     services: HashMap<&'static str, Running>,
+    /// Slot-inventory replicas when `config.replicated()`; the first one's
+    /// port is also `port("slot-inventory")`.
+    replicas: Vec<ReplicaSlot>,
 }
 
 const SERVICES: [&str; 5] = ["notification", "slot-inventory", "eligibility", "centre-directory", "gateway"];
@@ -112,11 +153,123 @@ impl Platform {
             };
             ports.insert(service, port);
         }
-        let mut platform = Self { config, ports, services: HashMap::new() };
+        let mut replicas = Vec::new();
+        if config.replicated() {
+            for i in 0..config.slot_inventory_replicas.max(1) + config.slot_inventory_spares {
+                let port = if i == 0 { ports["slot-inventory"] } else { free_port(&config.host)? };
+                replicas.push(ReplicaSlot { port, running: None });
+            }
+        }
+        let mut platform = Self { config, ports, services: HashMap::new(), replicas };
         for service in SERVICES {
-            platform.start_service(service).await?;
+            if service == "slot-inventory" && platform.config.replicated() {
+                for i in 0..platform.config.slot_inventory_replicas.max(1) {
+                    platform.start_replica(i).await?;
+                }
+            } else {
+                platform.start_service(service).await?;
+            }
         }
         Ok(platform)
+    }
+
+    /// What slot-inventory's callers are given: its address, or the list of
+    /// every replica's (spares included).
+    pub fn slot_inventory_url(&self) -> String {
+        if self.replicas.is_empty() {
+            return self.grpc_url("slot-inventory");
+        }
+        self.replicas.iter().map(|r| url(&self.config.host, r.port)).collect::<Vec<_>>().join(",")
+    }
+
+    /// Ports of the slot-inventory replicas, spares last.
+    pub fn replica_ports(&self) -> Vec<u16> {
+        self.replicas.iter().map(|r| r.port).collect()
+    }
+
+    /// The metrics of replica `index` since it last started.
+    pub fn replica_metrics(&self, index: usize) -> Option<creneau_kit::metrics::Metrics> {
+        self.replicas.get(index)?.running.as_ref().map(|r| r.metrics.clone())
+    }
+
+    /// Starts slot-inventory replica `index` (a spare, or one stopped or
+    /// killed) on its port, in a runtime of its own.
+    pub async fn start_replica(&mut self, index: usize) -> anyhow::Result<()> {
+        let slot = self.replicas.get(index).with_context(|| format!("no replica {index}"))?;
+        anyhow::ensure!(slot.running.is_none(), "replica {index} is running");
+        let settings = self.slot_inventory_settings(slot.port)?;
+        let metrics = creneau_kit::metrics::Metrics::new();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(format!("slot-inventory-{index}"))
+            .enable_all()
+            .build()?;
+        let (built, ready) = oneshot::channel::<anyhow::Result<u16>>();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = runtime.spawn(creneau_kit::metrics::scope(metrics.clone(), async move {
+            let app = match creneau_slot_inventory::Application::build(settings).await {
+                Ok(app) => app,
+                Err(error) => {
+                    let _ = built.send(Err(error));
+                    return Ok(());
+                }
+            };
+            let _ = built.send(Ok(app.port()));
+            app.run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+        }));
+        let replica = Replica { runtime: Some(runtime), stop: Some(stop), task: Some(task), metrics };
+        match ready.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return Err(error.context(format!("starting slot-inventory replica {index}"))),
+            Err(_) => anyhow::bail!("slot-inventory replica {index} did not start"),
+        }
+        self.replicas[index].running = Some(replica);
+        Ok(())
+    }
+
+    /// Kills replica `index` with no warning: in-flight calls are cut, its
+    /// port refuses connections.
+    pub fn kill_replica(&mut self, index: usize) -> anyhow::Result<()> {
+        let replica = self.replicas.get_mut(index).and_then(|r| r.running.take());
+        anyhow::ensure!(replica.is_some(), "replica {index} is not running");
+        drop(replica);
+        Ok(())
+    }
+
+    /// Stops replica `index` gracefully and waits for it.
+    pub async fn stop_replica(&mut self, index: usize) -> anyhow::Result<()> {
+        let mut replica = self
+            .replicas
+            .get_mut(index)
+            .and_then(|r| r.running.take())
+            .with_context(|| format!("replica {index} is not running"))?;
+        if let Some(stop) = replica.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = replica.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+
+    fn slot_inventory_settings(&self, port: u16) -> anyhow::Result<creneau_slot_inventory::Settings> {
+        let c = &self.config;
+        let signer = Signer::parse(&c.signing_key).context("signing key")?;
+        Ok(creneau_slot_inventory::Settings {
+            server: server(c, port),
+            database: c.databases.settings_for("slot-inventory"),
+            telemetry: TelemetrySettings::default(),
+            slot_inventory: creneau_slot_inventory::SlotInventorySettings {
+                verification_keys: signer.public_spec(),
+                notification_url: Some(url(&c.host, self.port("notification"))),
+                relay_interval_ms: 200,
+                hold_ttl_secs: c.hold_ttl_secs,
+                idempotency_ttl_secs: 86400,
+            },
+        })
     }
 
     pub fn port(&self, service: &str) -> u16 {
@@ -165,19 +318,8 @@ impl Platform {
                 (stop, task, port)
             }
             "slot-inventory" => {
-                let signer = Signer::parse(&c.signing_key).context("signing key")?;
-                let settings = creneau_slot_inventory::Settings {
-                    server: server(c, port),
-                    database: c.databases.settings_for(service),
-                    telemetry: TelemetrySettings::default(),
-                    slot_inventory: creneau_slot_inventory::SlotInventorySettings {
-                        verification_keys: signer.public_spec(),
-                        notification_url: Some(peer("notification")),
-                        relay_interval_ms: 200,
-                        hold_ttl_secs: c.hold_ttl_secs,
-                        idempotency_ttl_secs: 86400,
-                    },
-                };
+                anyhow::ensure!(!c.replicated(), "slot-inventory runs as replicas: use start_replica");
+                let settings = self.slot_inventory_settings(port)?;
                 let app = creneau_slot_inventory::Application::build(settings).await?;
                 let port = app.port();
                 let (stop, task) = spawn(|stopped| {
@@ -212,7 +354,7 @@ impl Platform {
                     database: c.databases.settings_for(service),
                     telemetry: TelemetrySettings::default(),
                     centre_directory: creneau_centre_directory::CentreDirectorySettings {
-                        slot_inventory_url: peer("slot-inventory"),
+                        slot_inventory_url: self.slot_inventory_url(),
                     },
                 };
                 let app = creneau_centre_directory::Application::build(settings).await?;
@@ -231,7 +373,7 @@ impl Platform {
                     gateway: creneau_gateway::GatewaySettings {
                         eligibility_url: peer("eligibility"),
                         centre_directory_url: peer("centre-directory"),
-                        slot_inventory_url: peer("slot-inventory"),
+                        slot_inventory_url: self.slot_inventory_url(),
                         backend_timeout_ms: 5000,
                         max_body_bytes: 64 * 1024,
                     },
@@ -265,6 +407,13 @@ impl Platform {
         for service in SERVICES.into_iter().rev() {
             if self.services.contains_key(service) {
                 self.stop_service(service).await?;
+            }
+            if service == "slot-inventory" {
+                for index in 0..self.replicas.len() {
+                    if self.replicas[index].running.is_some() {
+                        self.stop_replica(index).await?;
+                    }
+                }
             }
         }
         Ok(())
