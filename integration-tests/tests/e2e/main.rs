@@ -9,3 +9,4 @@ mod migrations;
 mod outage;
 mod pair;
 mod probes;
+mod shutdown;
