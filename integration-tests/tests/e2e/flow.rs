@@ -166,3 +166,63 @@ async fn search_reflects_a_booking_within_a_second() {
     println!("search stopped offering the centre {:?} after the booking", booked_at.elapsed());
     p.platform.stop().await.unwrap();
 }
+
+/// The open-data feed in the SMART Scheduling Links shape, parsed back:
+/// every Slot's Schedule and every Schedule's Location exist, and
+/// aggregators can poll it cheaply with its ETag.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_open_data_feed_parses_back() {
+    let Some(p) = spawn_platform(Backend::Sqlite).await else { return };
+    let slots = p.centre_with_slots("metz-feed", 3, 2).await;
+    let attestation = p.attestation("1940-03-02").await;
+    assert_eq!(
+        p.book("feed-1", &booking_body(&slots[0], &attestation, "Jeanne", "Dupont", "1940-03-02")).await.status(),
+        201
+    );
+
+    let manifest = p.http.get(p.url("/api/v1/open-data/$bulk-publish")).send().await.unwrap();
+    assert_eq!(manifest.status(), 200);
+    assert!(manifest.headers()["cache-control"].to_str().unwrap().contains("max-age"));
+    let etag = manifest.headers()["etag"].to_str().unwrap().to_owned();
+    let manifest: Value = manifest.json().await.unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(manifest["transactionTime"].as_str().unwrap()).is_ok());
+    assert_eq!(manifest["error"], serde_json::json!([]));
+    let outputs = manifest["output"].as_array().unwrap();
+    let types: Vec<&str> = outputs.iter().map(|o| o["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["Location", "Schedule", "Slot"]);
+
+    let mut files: std::collections::HashMap<String, Vec<Value>> = std::collections::HashMap::new();
+    for output in outputs {
+        let url = output["url"].as_str().unwrap();
+        let path = &url[url.find("/api/").unwrap()..];
+        let body = p.http.get(p.url(path)).send().await.unwrap().text().await.unwrap();
+        let resources: Vec<Value> =
+            body.lines().map(|l| serde_json::from_str(l).expect("one JSON resource per line")).collect();
+        assert!(resources.iter().all(|r| r["resourceType"] == output["type"]));
+        files.insert(output["type"].as_str().unwrap().to_owned(), resources);
+    }
+    let location_ids: Vec<&str> = files["Location"].iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(location_ids, ["metz-feed"]);
+    let location = &files["Location"][0];
+    assert!(location["position"]["latitude"].is_f64() && location["address"]["postalCode"] == "57000");
+    for schedule in &files["Schedule"] {
+        let actor = schedule["actor"][0]["reference"].as_str().unwrap();
+        assert!(location_ids.iter().any(|id| actor == format!("Location/{id}")));
+        assert_eq!(schedule["extension"][0]["valueCoding"]["code"], "212", "Janssen's CVX code");
+    }
+    let slots_out = &files["Slot"];
+    assert_eq!(slots_out.len(), 3);
+    for slot in slots_out {
+        let schedule = slot["schedule"]["reference"].as_str().unwrap();
+        assert!(files["Schedule"].iter().any(|s| schedule == format!("Schedule/{}", s["id"].as_str().unwrap())));
+        assert!(chrono::DateTime::parse_from_rfc3339(slot["start"].as_str().unwrap()).is_ok());
+        assert!(["free", "busy"].contains(&slot["status"].as_str().unwrap()));
+    }
+    let booked = slots_out.iter().find(|s| s["id"] == slots[0].as_str()).unwrap();
+    assert_eq!(booked["extension"][1]["valueInteger"], 1, "one of two places left");
+
+    let again =
+        p.http.get(p.url("/api/v1/open-data/$bulk-publish")).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), 304);
+    p.platform.stop().await.unwrap();
+}

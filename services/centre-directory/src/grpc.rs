@@ -213,6 +213,32 @@ impl CentreDirectory for CentreDirectoryService {
         Ok(Response::new(to_pb(record, None, a.as_ref())))
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn list_centres(
+        &self,
+        request: Request<pb::ListCentresRequest>,
+    ) -> Result<Response<pb::ListCentresResponse>, Status> {
+        let r = request.into_inner();
+        let size = match r.page_size {
+            0 => 500,
+            n if n > 1000 => return Err(errors::invalid_argument("page_size must be 1 to 1000")),
+            n => n,
+        };
+        // The token is the last id of the previous page: stable under inserts.
+        let page = storage::published_page(&self.db, &r.page_token, u64::from(size), Utc::now())
+            .await
+            .map_err(|e| to_status(e.into()))?;
+        let next_page_token = if page.len() == size as usize {
+            page.last().map(|c| c.centre.id.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListCentresResponse {
+            centres: page.into_iter().map(|c| to_pb(c, None, None)).collect(),
+            next_page_token,
+        }))
+    }
+
     #[tracing::instrument(skip_all, fields(bytes = request.get_ref().csv.len()))]
     async fn import_centres(
         &self,

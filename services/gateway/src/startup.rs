@@ -16,7 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::backends::Backends;
 use crate::problem::{Problem, ProblemKind};
-use crate::routes::{bookings, centres, eligibility, health, holds, home};
+use crate::routes::{bookings, centres, eligibility, health, holds, home, open_data};
 use crate::settings::Settings;
 
 pub const SERVICE: &str = "gateway";
@@ -24,6 +24,7 @@ pub const SERVICE: &str = "gateway";
 #[derive(Clone)]
 pub struct AppState {
     pub backends: Backends,
+    pub feed: open_data::FeedCache,
 }
 
 pub struct Application {
@@ -40,7 +41,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.server.address()))?;
         Ok(Self {
             listener,
-            router: router(&settings, AppState { backends }),
+            router: router(&settings, AppState { backends, feed: open_data::FeedCache::default() }),
             grace_period: settings.server.grace_period(),
         })
     }
@@ -90,6 +91,10 @@ fn router(settings: &Settings, state: AppState) -> Router {
         .route("/api/v1/bookings/{reference}", get(bookings::get).delete(bookings::cancel).patch(bookings::reschedule))
         .route("/api/v1/holds", post(holds::create))
         .route("/api/v1/holds/{id}", delete(holds::release))
+        .route("/api/v1/open-data/$bulk-publish", get(open_data::manifest))
+        .route("/api/v1/open-data/locations.ndjson", get(open_data::locations))
+        .route("/api/v1/open-data/schedules.ndjson", get(open_data::schedules))
+        .route("/api/v1/open-data/slots.ndjson", get(open_data::slots))
         .route("/", get(home::index))
         .fallback(not_found)
         // Outermost first: over the concurrency limit a request is refused

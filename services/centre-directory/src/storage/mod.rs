@@ -257,3 +257,20 @@ pub async fn published_in_department(
 /// At most this many centres are ranked per search: slot-inventory
 /// answers availability for up to 500 centres a call.
 pub const MAX_CANDIDATES: u64 = 500;
+
+/// Published centres in id order after `after`, at most `limit`.
+pub async fn published_page(
+    db: &DatabaseConnection,
+    after: &str,
+    limit: u64,
+    now: DateTime<Utc>,
+) -> Result<Vec<CentreRecord>, DbErr> {
+    let centres = centre::Entity::find()
+        .filter(published(now))
+        .filter(centre::Column::Id.gt(after))
+        .order_by_asc(centre::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    with_vaccines(db, centres).await
+}

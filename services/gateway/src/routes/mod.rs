@@ -7,6 +7,7 @@ pub mod eligibility;
 pub mod health;
 pub mod holds;
 pub mod home;
+pub mod open_data;
 
 use axum::http::{HeaderMap, header};
 
