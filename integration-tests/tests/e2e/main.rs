@@ -10,3 +10,4 @@ mod outage;
 mod pair;
 mod probes;
 mod shutdown;
+mod traces;

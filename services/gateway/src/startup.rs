@@ -122,12 +122,14 @@ fn router(settings: &Settings, state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             // The route template, never the URI: query strings can hold
             // places people live.
-            let route = request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", MatchedPath::as_str)
-                .to_owned();
-            let span = tracing::info_span!("http.request", otel.kind = "server", http.method = %request.method(), http.route = %route);
+            let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+            let span = tracing::info_span!(
+                "http.request",
+                otel.kind = "server",
+                http.method = %request.method(),
+                http.route = %route,
+                trace_id = tracing::field::Empty,
+            );
             creneau_kit::telemetry::set_remote_parent(&span, request.headers());
             span
         }))

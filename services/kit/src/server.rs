@@ -153,10 +153,12 @@ impl GrpcServer {
             .timeout(settings.request_timeout())
             .tcp_nodelay(true)
             .trace_fn(|request| {
+                // The path is a method name, never data.
                 let span = tracing::info_span!(
                     "grpc.request",
                     otel.kind = "server",
-                    rpc.method = %request.uri().path()
+                    rpc.method = %request.uri().path(),
+                    trace_id = tracing::field::Empty,
                 );
                 crate::telemetry::set_remote_parent(&span, request.headers());
                 span

@@ -1,16 +1,19 @@
 //! Logs and traces. Logs go to stdout (JSON in production); spans are
 //! exported over OTLP when an endpoint is configured. W3C trace context is
 //! injected into outgoing gRPC metadata and extracted from incoming headers,
-//! so one booking is one trace across services.
+//! so one booking is one trace across services. JSON log lines carry the
+//! trace id of the request they belong to (the `trace_id` field of its
+//! `http.request` / `grpc.request` span).
 
 use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{TraceContextExt as _, TraceId, TracerProvider as _};
 use opentelemetry::{Context, global};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter};
@@ -24,6 +27,16 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
+    /// Exports the spans still buffered. Blocks: call it off the runtime's
+    /// threads (`spawn_blocking`).
+    pub fn flush(&self) {
+        if let Some(provider) = &self.provider
+            && let Err(error) = provider.force_flush()
+        {
+            eprintln!("span export flush failed: {error}");
+        }
+    }
+
     pub fn shutdown(self) {
         if let Some(provider) = self.provider
             && let Err(error) = provider.shutdown()
@@ -36,12 +49,36 @@ impl Telemetry {
 /// Installs the global subscriber. Fails if one is already installed.
 pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Result<Telemetry> {
     global::set_text_map_propagator(TraceContextPropagator::new());
+    let (subscriber, telemetry) = subscriber(service, settings, std::io::stdout)?;
+    subscriber.try_init()?;
+    Ok(telemetry)
+}
+
+/// The subscriber [`init`] installs, with logs written to `writer`: tests
+/// capture logs and spans with it, as a default of their own threads.
+/// Call it inside a runtime when spans are exported.
+pub fn subscriber<W>(
+    service: &'static str,
+    settings: &TelemetrySettings,
+    writer: W,
+) -> anyhow::Result<(impl tracing::Subscriber + Send + Sync + 'static, Telemetry)>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     // Filter per layer: a global `warn` filter would disable the spans the
     // exporter needs.
     let filter = EnvFilter::try_new(&settings.log_filter)?;
     let fmt = match settings.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_current_span(true).with_filter(filter).boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_filter(filter).boxed(),
+        // The current span and the list of spans with their fields: the
+        // request's span holds `trace_id`.
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(writer).with_filter(filter).boxed(),
     };
     let (otel, provider) = match &settings.otlp_endpoint {
         Some(endpoint) => {
@@ -59,8 +96,7 @@ pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Resu
         }
         None => (None, None),
     };
-    tracing_subscriber::registry().with(fmt).with(otel).try_init()?;
-    Ok(Telemetry { provider })
+    Ok((tracing_subscriber::registry().with(fmt).with(otel), Telemetry { provider }))
 }
 
 /// For tests: logs only when `TEST_LOG` is set, installed at most once.
@@ -116,8 +152,37 @@ pub fn extract_context(headers: &http::HeaderMap) -> Context {
     global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)))
 }
 
-/// Makes `span` a child of the trace named in `headers`, if any.
+/// Makes `span` a child of the trace named in `headers`, if any, and
+/// records its trace id in the span's `trace_id` field (when it has one) so
+/// log lines can be joined to traces.
 pub fn set_remote_parent(span: &tracing::Span, headers: &http::HeaderMap) {
+    let remote = extract_context(headers);
+    let remote_id = remote.span().span_context().trace_id();
     // Fails only when no OpenTelemetry layer is installed: nothing to link.
-    let _ = span.set_parent(extract_context(headers));
+    let _ = span.set_parent(remote);
+    let id = match span.context().span().span_context().trace_id() {
+        TraceId::INVALID => remote_id,
+        id => id,
+    };
+    if id != TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(id));
+    }
+}
+
+/// The current span's W3C `traceparent`, to carry a trace where headers do
+/// not go (an outbox row, a queued message).
+pub fn current_traceparent() -> Option<String> {
+    let mut carrier = std::collections::HashMap::new();
+    let context = tracing::Span::current().context();
+    global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut carrier));
+    carrier.remove("traceparent")
+}
+
+/// Makes `span` a child of the trace a [`current_traceparent`] names.
+pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
+    let mut headers = http::HeaderMap::new();
+    if let Ok(value) = http::HeaderValue::from_str(traceparent) {
+        headers.insert("traceparent", value);
+    }
+    set_remote_parent(span, &headers);
 }
