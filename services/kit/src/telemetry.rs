@@ -186,3 +186,44 @@ pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
     }
     set_remote_parent(span, &headers);
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    fn traced() -> tracing::subscriber::DefaultGuard {
+        global::set_text_map_propagator(TraceContextPropagator::new());
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn trace_id(span: &tracing::Span) -> TraceId {
+        span.context().span().span_context().trace_id()
+    }
+
+    #[test]
+    fn a_traceparent_carries_the_trace_across_a_hop() {
+        let _guard = traced();
+        let booking = tracing::info_span!("booking");
+        let carried = booking.in_scope(current_traceparent).expect("a traced span has a traceparent");
+        assert!(carried.starts_with("00-") && carried.contains(&trace_id(&booking).to_string()), "{carried}");
+
+        let delivery = tracing::info_span!("delivery", trace_id = tracing::field::Empty);
+        set_parent_from_traceparent(&delivery, &carried);
+        assert_eq!(trace_id(&delivery), trace_id(&booking));
+    }
+
+    #[test]
+    fn no_span_no_traceparent_and_garbage_is_ignored() {
+        let _guard = traced();
+        assert_eq!(current_traceparent(), None);
+        let span = tracing::info_span!("request", trace_id = tracing::field::Empty);
+        set_parent_from_traceparent(&span, "not a traceparent\n");
+        assert_ne!(trace_id(&span), TraceId::INVALID, "a fresh trace instead");
+    }
+}
