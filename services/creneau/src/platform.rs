@@ -337,6 +337,8 @@ impl Platform {
                     eligibility: creneau_eligibility::EligibilitySettings {
                         signing_key: c.signing_key.clone().into(),
                         attestation_ttl_secs: 1800,
+                        retired_verification_keys: String::new(),
+                        rules_refresh_ms: 1000,
                     },
                 };
                 let app = creneau_eligibility::Application::build(settings).await?;

@@ -4,6 +4,7 @@
 
 pub mod domain;
 mod grpc;
+pub mod rule_book;
 pub mod settings;
 mod startup;
 pub mod storage;

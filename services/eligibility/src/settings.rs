@@ -18,6 +18,18 @@ pub struct EligibilitySettings {
     pub signing_key: SecretString,
     /// How long an attestation stays valid for booking.
     pub attestation_ttl_secs: u32,
+    /// Public halves of retired signing keys (`key-id:base64,…`), still
+    /// published until what they signed has expired: keys rotate without
+    /// refusing attestations already handed out.
+    #[serde(default)]
+    pub retired_verification_keys: String,
+    /// How often each replica looks for newly published rules.
+    #[serde(default = "default_refresh_ms")]
+    pub rules_refresh_ms: u64,
+}
+
+fn default_refresh_ms() -> u64 {
+    1000
 }
 
 impl EligibilitySettings {
@@ -47,6 +59,8 @@ attestation_ttl_secs = 1800
         self.eligibility
             .signer()
             .map_err(|e| format!("eligibility.signing_key (CRENEAU__ELIGIBILITY__SIGNING_KEY): {e}"))?;
+        creneau_kit::attestation::Verifier::parse(&self.eligibility.retired_verification_keys)
+            .map_err(|e| format!("eligibility.retired_verification_keys: {e}"))?;
         if self.eligibility.attestation_ttl_secs == 0 {
             return Err("eligibility.attestation_ttl_secs must be positive".into());
         }

@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use creneau_kit::server::GrpcServer;
-use creneau_proto::eligibility::v1::{FILE_DESCRIPTOR_SET, eligibility_server::EligibilityServer};
+use std::time::Duration;
+
+use creneau_proto::eligibility::v1::{FILE_DESCRIPTOR_SET, VerificationKey, eligibility_server::EligibilityServer};
+
+use crate::rule_book::RuleBook;
 use sea_orm::DatabaseConnection;
 
 use crate::grpc::EligibilityService;
@@ -15,6 +19,9 @@ pub const SERVICE: &str = "eligibility";
 
 pub struct Application {
     server: GrpcServer,
+    rules: RuleBook,
+    db: DatabaseConnection,
+    refresh: Duration,
 }
 
 impl Application {
@@ -24,16 +31,30 @@ impl Application {
     }
 
     pub async fn build_with(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let signer = Arc::new(settings.eligibility.signer()?);
-        let ttl = chrono::Duration::seconds(i64::from(settings.eligibility.attestation_ttl_secs));
-        let service = EligibilityService::new(db.clone(), signer, ttl);
+        let e = &settings.eligibility;
+        let signer = Arc::new(e.signer()?);
+        let ttl = chrono::Duration::seconds(i64::from(e.attestation_ttl_secs));
+        let retired = e
+            .retired_verification_keys
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|spec| {
+                let (id, key) = spec.trim().split_once(':').ok_or_else(|| anyhow::anyhow!("bad retired key"))?;
+                use base64::Engine;
+                let public_key = base64::engine::general_purpose::STANDARD.decode(key)?;
+                Ok(VerificationKey { key_id: id.to_owned(), public_key })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let rules = RuleBook::default();
+        let refresh = Duration::from_millis(e.rules_refresh_ms.max(100));
+        let service = EligibilityService::new(db.clone(), signer, retired, ttl, rules.clone());
         let server = GrpcServer::bind(&settings.server)
             .await
             .with_context(|| format!("binding {}", settings.server.address()))?
             .add_service(EligibilityServer::new(service))
             .with_reflection(FILE_DESCRIPTOR_SET)
-            .with_readiness(creneau_kit::db::readiness(db, SERVICE));
-        Ok(Self { server })
+            .with_readiness(creneau_kit::db::readiness(db.clone(), SERVICE));
+        Ok(Self { server, rules, db, refresh })
     }
 
     pub fn port(&self) -> u16 {
@@ -45,6 +66,9 @@ impl Application {
     }
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        self.server.serve(shutdown).await
+        let watcher = tokio::spawn(self.rules.watch(self.db, self.refresh));
+        let result = self.server.serve(shutdown).await;
+        watcher.abort();
+        result
     }
 }

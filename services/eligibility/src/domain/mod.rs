@@ -5,7 +5,7 @@ mod profile;
 mod rules;
 
 pub use profile::{Catalogues, Profile, ProfileError, parse_date as profile_date};
-pub use rules::{Decision, Rule, evaluate};
+pub use rules::{Decision, Rule, evaluate, validate};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {

@@ -15,6 +15,27 @@ pub struct TestApp {
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     creneau_kit::telemetry::init_for_tests();
     let (database, _db) = TestDatabase::migrated(backend, "eligibility").await?;
+    let (client, stop) = start(&database).await;
+    Some(TestApp { client, _database: database, _stop: stop })
+}
+
+/// Two replicas of the service on one database.
+pub struct Replicas {
+    pub a: EligibilityClient<Channel>,
+    pub b: EligibilityClient<Channel>,
+    _database: TestDatabase,
+    _stops: [oneshot::Sender<()>; 2],
+}
+
+pub async fn spawn_replicas(backend: Backend) -> Option<Replicas> {
+    creneau_kit::telemetry::init_for_tests();
+    let (database, _db) = TestDatabase::migrated(backend, "eligibility").await?;
+    let (a, stop_a) = start(&database).await;
+    let (b, stop_b) = start(&database).await;
+    Some(Replicas { a, b, _database: database, _stops: [stop_a, stop_b] })
+}
+
+async fn start(database: &TestDatabase) -> (EligibilityClient<Channel>, oneshot::Sender<()>) {
     let settings = Settings {
         server: ServerSettings::local(0),
         database: database.settings(),
@@ -22,6 +43,8 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         eligibility: EligibilitySettings {
             signing_key: Signer::generate_spec("test-key").into(),
             attestation_ttl_secs: 600,
+            retired_verification_keys: String::new(),
+            rules_refresh_ms: 200,
         },
     };
     let app = Application::build(settings).await.expect("app builds");
@@ -30,11 +53,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    Some(TestApp {
-        client: EligibilityClient::new(creneau_kit::testing::channel(port).await),
-        _database: database,
-        _stop: stop,
-    })
+    (EligibilityClient::new(creneau_kit::testing::channel(port).await), stop)
 }
 
 impl TestApp {
@@ -55,6 +74,7 @@ impl TestApp {
                 as_of: as_of.map(Into::into),
                 language: language.into(),
                 dose: None,
+                last_dose_date: None,
             })
             .await
             .map(|r| r.into_inner())

@@ -14,9 +14,11 @@ pub struct EligibilityRequest {
     conditions: Vec<String>,
     #[serde(default)]
     profession: Option<String>,
-    /// 1 (default) or 3 for a booster.
+    /// 1 (default) or 3 for a booster, with `last_dose_date`.
     #[serde(default)]
     dose: Option<u32>,
+    #[serde(default)]
+    last_dose_date: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -42,6 +44,7 @@ pub async fn check(
         as_of: None,
         language: super::language(&headers).to_owned(),
         dose: body.dose,
+        last_dose_date: body.last_dose_date,
     });
     let r = state.backends.eligibility.clone().check(request).await?.into_inner();
     Ok(axum::Json(EligibilityResponse {
