@@ -212,6 +212,23 @@ mod tests {
     }
 
     #[test]
+    fn keys_rotate_without_refusing_what_the_old_key_signed() {
+        let now = Utc::now();
+        let old = Signer::parse(&Signer::generate_spec("2026-10")).unwrap();
+        let new = Signer::parse(&Signer::generate_spec("2026-11")).unwrap();
+        let signed_before = old.sign(birth(), 1, now, chrono::Duration::minutes(30));
+        let signed_after = new.sign(birth(), 1, now, chrono::Duration::minutes(30));
+        // During the rotation both public keys verify.
+        let both = Verifier::parse(&format!("{},{}", new.public_spec(), old.public_spec())).unwrap();
+        assert!(both.verify(&signed_before, now).is_ok());
+        assert!(both.verify(&signed_after, now).is_ok());
+        // Once the old key is retired, what it signed is refused.
+        let new_only = Verifier::parse(&new.public_spec()).unwrap();
+        assert_eq!(new_only.verify(&signed_before, now), Err(AttestationError::UnknownKey));
+        assert!(new_only.verify(&signed_after, now).is_ok());
+    }
+
+    #[test]
     fn key_specs_are_checked() {
         assert!(Signer::parse("no-colon").is_err());
         assert!(Signer::parse("k:not-base64!").is_err());
