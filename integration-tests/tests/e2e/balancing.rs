@@ -24,7 +24,7 @@ const REPLICAS: usize = 3;
 const SLOTS: usize = 20;
 const CAPACITY: u32 = 100;
 const ROUND: usize = 600;
-const IN_FLIGHT: usize = 24;
+const IN_FLIGHT: usize = 16;
 const BIRTH_DATES: usize = 40;
 
 struct Cluster {
@@ -184,7 +184,7 @@ async fn bookings_spread_over_replicas_and_survive_one_dying() {
     }
 
     // Round two: replica 2 is killed a quarter of the way in, and the spare
-    // (the list's fourth address) comes up halfway.
+    // (the list's fourth address) comes up a third of the way in.
     let killed = c.platform.replica_metrics(2).unwrap();
     let killed_before = killed.grpc_total(SERVICE, "Book");
     let done = AtomicUsize::new(0);
