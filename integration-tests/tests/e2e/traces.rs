@@ -149,6 +149,11 @@ fn one_booking_is_one_trace_and_nothing_names_the_citizen() {
         creneau_kit::telemetry::subscriber("creneau", &settings, move || writer.clone()).unwrap()
     };
     let dispatch = tracing::Dispatch::new(subscriber);
+    // With a single dispatcher registered, tracing decides whether a
+    // callsite is enabled from whichever thread reaches it first: a test
+    // running beside this one would switch this one's spans off for good.
+    // A second registered dispatcher makes it ask every dispatcher.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
 
     // The platform runs on threads whose default is that subscriber.
     let on_start = dispatch.clone();
@@ -175,7 +180,11 @@ fn one_booking_is_one_trace_and_nothing_names_the_citizen() {
         spans
             .iter()
             .find(|s| s.name == "http.request" && attribute(s, "http.route").as_deref() == Some(route))
-            .unwrap_or_else(|| panic!("no span for {route} among {} spans", spans.len()))
+            .unwrap_or_else(|| {
+                let names: Vec<(&str, Option<String>)> =
+                    spans.iter().map(|s| (s.name.as_str(), attribute(s, "rpc.method"))).collect();
+                panic!("no span for {route} among {names:?}")
+            })
     };
     let methods =
         |trace: &str| -> BTreeSet<String> { traces[trace].iter().filter_map(|s| attribute(s, "rpc.method")).collect() };
