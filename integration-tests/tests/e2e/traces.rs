@@ -229,6 +229,10 @@ fn one_booking_is_one_trace_and_nothing_names_the_citizen() {
         .map(|(id, _)| id)
         .collect();
     println!("notification Deliver traces: {delivered:?} (booking trace joined: {})", delivered.contains(&&booking));
+    assert!(
+        traces[&booking].iter().any(|s| s.name == "notification.event"),
+        "notification's work on the booking's event joins the booking's trace across the outbox"
+    );
 
     // Logs are JSON lines; those written during a request carry its trace id.
     assert!(logs.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "every log line is JSON");

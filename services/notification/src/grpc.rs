@@ -13,6 +13,7 @@ use creneau_proto::notification::v1::{self as pb, event::Kind, notification_serv
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::domain::{self, CentreDetails};
 use crate::storage;
@@ -69,6 +70,23 @@ impl NotificationService {
     }
 }
 
+impl NotificationService {
+    /// Records one event and its message; false for a redelivery.
+    async fn accept(&self, event_id: &str, kind: Kind) -> Result<bool, Status> {
+        if storage::is_known(&self.db, event_id).await.map_err(|e| errors::internal(&e))? {
+            return Ok(false);
+        }
+        let centres = self.centre_details(&kind).await;
+        let message = domain::render(&kind, &|id| centres.get(id).cloned());
+        if message.is_none() {
+            tracing::warn!(event_id = %event_id, "event has no reachable recipient");
+        }
+        storage::accept(&self.db, event_id, kind_name(&kind), message.as_ref(), Utc::now())
+            .await
+            .map_err(|e| errors::internal(&e))
+    }
+}
+
 fn kind_name(kind: &Kind) -> &'static str {
     match kind {
         Kind::BookingConfirmed(_) => "booking.confirmed",
@@ -95,17 +113,12 @@ impl Notification for NotificationService {
         let mut accepted = 0;
         for event in events {
             let kind = event.kind.expect("checked above");
-            if storage::is_known(&self.db, &event.id).await.map_err(|e| errors::internal(&e))? {
-                continue;
+            // Each event's work joins the trace of the request that caused it.
+            let span = tracing::info_span!("notification.event", kind = kind_name(&kind));
+            if !event.traceparent.is_empty() {
+                creneau_kit::telemetry::set_parent_from_traceparent(&span, &event.traceparent);
             }
-            let centres = self.centre_details(&kind).await;
-            let message = domain::render(&kind, &|id| centres.get(id).cloned());
-            if message.is_none() {
-                tracing::warn!(event_id = %event.id, "event has no reachable recipient");
-            }
-            let new = storage::accept(&self.db, &event.id, kind_name(&kind), message.as_ref(), Utc::now())
-                .await
-                .map_err(|e| errors::internal(&e))?;
+            let new = self.accept(&event.id, kind).instrument(span).await?;
             accepted += u32::from(new);
         }
         if accepted > 0 {

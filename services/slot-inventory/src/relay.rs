@@ -10,6 +10,7 @@ use creneau_proto::notification::v1::DeliverRequest;
 use creneau_proto::notification::v1::notification_client::NotificationClient;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 use crate::storage::outbox;
 
@@ -65,10 +66,16 @@ impl Relay {
             return Ok(0);
         }
         let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+        // The relay joins the trace of the batch's first event; each event
+        // carries its own trace context to notification.
+        let span = tracing::info_span!("outbox.relay", events = ids.len());
+        if let Some((_, first)) = batch.first().filter(|(_, e)| !e.traceparent.is_empty()) {
+            creneau_kit::telemetry::set_parent_from_traceparent(&span, &first.traceparent);
+        }
         let mut request =
             tonic::Request::new(DeliverRequest { events: batch.into_iter().map(|(_, event)| event).collect() });
         request.set_timeout(DELIVER_TIMEOUT);
-        match self.client.deliver(request).await {
+        match self.client.deliver(request).instrument(span).await {
             Ok(_) => {
                 outbox::mark_published(&self.db, &ids, chrono::Utc::now()).await?;
                 tracing::debug!(events = ids.len(), "outbox events relayed");

@@ -30,7 +30,7 @@ async fn an_event_becomes_one_message_however_often_it_is_relayed(app: TestApp) 
 
 async fn a_malformed_batch_is_refused_whole(app: TestApp) {
     let mut client = app.client.clone();
-    let no_kind = Event { id: "event-x".into(), occurred_at: String::new(), kind: None };
+    let no_kind = Event { id: "event-x".into(), kind: None, ..Default::default() };
     let err =
         client.deliver(DeliverRequest { events: vec![confirmation("event-ok", "fr"), no_kind] }).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);

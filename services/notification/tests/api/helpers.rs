@@ -52,6 +52,7 @@ pub fn confirmation(id: &str, language: &str) -> Event {
     Event {
         id: id.into(),
         occurred_at: "2026-11-26T08:00:00Z".into(),
+        traceparent: String::new(),
         kind: Some(Kind::BookingConfirmed(BookingConfirmed {
             reference: "ABCD-EFGH".into(),
             secret: "the-secret".into(),

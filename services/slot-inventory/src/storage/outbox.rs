@@ -27,7 +27,12 @@ fn kind_name(kind: &events::event::Kind) -> &'static str {
 pub async fn enqueue(txn: &impl ConnectionTrait, kind: events::event::Kind, now: DateTime<Utc>) -> Result<(), DbErr> {
     let event_id = uuid::Uuid::now_v7().to_string();
     let name = kind_name(&kind);
-    let event = Event { id: event_id.clone(), occurred_at: now.to_rfc3339(), kind: Some(kind) };
+    let event = Event {
+        id: event_id.clone(),
+        occurred_at: now.to_rfc3339(),
+        traceparent: creneau_kit::telemetry::current_traceparent().unwrap_or_default(),
+        kind: Some(kind),
+    };
     outbox::Entity::insert(outbox::ActiveModel {
         event_id: Set(event_id),
         kind: Set(name.to_owned()),
