@@ -109,7 +109,13 @@ impl TestPlatform {
         let response = self
             .http
             .post(self.url("/api/v1/eligibility"))
-            .json(&json!({"birth_date": birth_date, "conditions": [], "dose": dose}))
+            .json(&json!({
+                "birth_date": birth_date,
+                "conditions": [],
+                "dose": dose,
+                // Boosters count from the last dose: four months ago.
+                "last_dose_date": (dose == 3).then(|| (Utc::now() - Span::days(120)).date_naive().to_string()),
+            }))
             .send()
             .await
             .unwrap();

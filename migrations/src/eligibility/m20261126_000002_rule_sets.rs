@@ -121,6 +121,17 @@ impl MigrationTrait for Migration {
              reason_fr, reason_en FROM eligibility_rules"
         ))
         .await?;
+        // The booster phase opened to every adult three months after the
+        // last dose.
+        db.execute_unprepared(&format!(
+            "INSERT INTO rule_set_rules (rule_set_id, code, min_age, max_age, profession, requires_condition, dose, \
+             min_days_since_last_dose, effective_from, priority, reason_fr, reason_en) VALUES ('{INITIAL}', \
+             'booster_adults', 18, NULL, NULL, {no}, 3, 90, '2021-09-01', 40, \
+             'Vous êtes majeur et votre dernière dose date de plus de trois mois.', \
+             'You are an adult and your last dose was over three months ago.')",
+            no = if manager.get_database_backend() == sea_orm::DbBackend::Postgres { "false" } else { "0" }
+        ))
+        .await?;
         manager.drop_table(Table::drop().table(Alias::new("eligibility_rules")).to_owned()).await
     }
 
