@@ -15,7 +15,7 @@ use creneau_kit::vocab::Vaccine;
 
 use crate::domain::search::Window;
 use crate::domain::{BoundingBox, DirectoryError, Near, NewCentre, RawSearch, SearchQuery, Sort, distance_km, import};
-use crate::storage::{self, CentreRecord};
+use crate::storage::{self, Candidate, CentreRecord};
 
 /// Availability shown next to a centre covers the coming week.
 const AVAILABILITY_DAYS: u32 = 7;
@@ -37,7 +37,7 @@ impl CentreDirectoryService {
     /// availability is what sends citizens to centres with nothing left).
     async fn availability(
         &self,
-        centres: &[CentreRecord],
+        centres: &[String],
         vaccine: Option<&str>,
         window: Window,
     ) -> Result<HashMap<String, (Option<String>, u32)>, DirectoryError> {
@@ -45,7 +45,7 @@ impl CentreDirectoryService {
             return Ok(HashMap::new());
         }
         let mut request = Request::new(AvailabilitySummaryRequest {
-            centre_ids: centres.iter().map(|c| c.centre.id.clone()).collect(),
+            centre_ids: centres.to_vec(),
             from: Some(window.from.to_rfc3339()),
             days: window.days,
             vaccine: vaccine.map(str::to_owned),
@@ -124,7 +124,7 @@ impl CentreDirectory for CentreDirectoryService {
         let vaccine = query.vaccine.map(|v| v.code());
         let storage_error = |e: sea_orm::DbErr| to_status(e.into());
         // (distance from the place asked about, centre)
-        let mut found: Vec<(Option<f64>, CentreRecord)> = match &query.near {
+        let mut found: Vec<(Option<f64>, Candidate)> = match &query.near {
             Near::Department(code) => storage::published_in_department(&self.db, code, vaccine, now)
                 .await
                 .map_err(storage_error)?
@@ -145,25 +145,24 @@ impl CentreDirectory for CentreDirectoryService {
                     Near::Department(_) => unreachable!("handled above"),
                 };
                 let area = BoundingBox::around(origin, query.radius_km);
-                let mut nearby: Vec<(Option<f64>, CentreRecord)> =
-                    storage::published_in_box(&self.db, area, vaccine, now)
-                        .await
-                        .map_err(storage_error)?
-                        .into_iter()
-                        .filter_map(|c| {
-                            let d = distance_km(origin, crate::domain::Point { lat: c.centre.lat, lon: c.centre.lon });
-                            (d <= query.radius_km).then_some((Some(d), c))
-                        })
-                        .collect();
+                let mut nearby: Vec<(Option<f64>, Candidate)> = storage::published_in_box(&self.db, area, vaccine, now)
+                    .await
+                    .map_err(storage_error)?
+                    .into_iter()
+                    .filter_map(|c| {
+                        let d = distance_km(origin, crate::domain::Point { lat: c.lat, lon: c.lon });
+                        (d <= query.radius_km).then_some((Some(d), c))
+                    })
+                    .collect();
                 nearby.sort_by(|a, b| {
-                    a.0.unwrap_or(0.0).total_cmp(&b.0.unwrap_or(0.0)).then_with(|| a.1.centre.id.cmp(&b.1.centre.id))
+                    a.0.unwrap_or(0.0).total_cmp(&b.0.unwrap_or(0.0)).then_with(|| a.1.id.cmp(&b.1.id))
                 });
                 nearby.truncate(storage::MAX_CANDIDATES as usize);
                 nearby
             }
         };
         if let Some(accessible) = query.accessible {
-            found.retain(|(_, c)| c.centre.accessible == accessible);
+            found.retain(|(_, c)| c.accessible == accessible);
         }
         let total = found.len() as u32;
         let start = ((query.page - 1) * query.limit) as usize;
@@ -171,9 +170,9 @@ impl CentreDirectory for CentreDirectoryService {
         // ranking by distance only the page's.
         let availability = match query.sort {
             Sort::Earliest => {
-                let all: Vec<CentreRecord> = found.iter().map(|(_, c)| c.clone()).collect();
+                let all: Vec<String> = found.iter().map(|(_, c)| c.id.clone()).collect();
                 let availability = self.availability(&all, vaccine, query.window).await.map_err(to_status)?;
-                let next = |c: &CentreRecord| availability.get(&c.centre.id).and_then(|(n, _)| n.clone());
+                let next = |c: &Candidate| availability.get(&c.id).and_then(|(n, _)| n.clone());
                 // Centres with a slot first, earliest first; the rest keep their order.
                 found.sort_by(|a, b| match (next(&a.1), next(&b.1)) {
                     (Some(x), Some(y)) => x.cmp(&y),
@@ -186,14 +185,17 @@ impl CentreDirectory for CentreDirectoryService {
             }
             Sort::Distance => {
                 found = found.into_iter().skip(start).take(query.limit as usize).collect();
-                let page: Vec<CentreRecord> = found.iter().map(|(_, c)| c.clone()).collect();
+                let page: Vec<String> = found.iter().map(|(_, c)| c.id.clone()).collect();
                 self.availability(&page, vaccine, query.window).await.map_err(to_status)?
             }
         };
-        let centres = found
+        let distances: HashMap<String, Option<f64>> = found.iter().map(|(d, c)| (c.id.clone(), *d)).collect();
+        let ids: Vec<String> = found.into_iter().map(|(_, c)| c.id).collect();
+        let page = storage::load_page(&self.db, &ids).await.map_err(|e| to_status(e.into()))?;
+        let centres = page
             .into_iter()
-            .map(|(d, c)| {
-                let a = availability.get(&c.centre.id);
+            .map(|c| {
+                let (d, a) = (distances.get(&c.centre.id).copied().flatten(), availability.get(&c.centre.id));
                 to_pb(c, d, a)
             })
             .collect();
@@ -208,7 +210,8 @@ impl CentreDirectory for CentreDirectoryService {
             .map_err(|e| to_status(e.into()))?
             .ok_or_else(|| to_status(DirectoryError::NotFound(id.clone())))?;
         let week = Window { from: Utc::now(), days: AVAILABILITY_DAYS };
-        let availability = self.availability(std::slice::from_ref(&record), None, week).await.map_err(to_status)?;
+        let availability =
+            self.availability(std::slice::from_ref(&record.centre.id), None, week).await.map_err(to_status)?;
         let a = availability.get(&record.centre.id).cloned();
         Ok(Response::new(to_pb(record, None, a.as_ref())))
     }

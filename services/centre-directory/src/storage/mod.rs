@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use crate::domain::{BoundingBox, NewCentre, Point};
@@ -147,6 +147,32 @@ async fn save(txn: &impl ConnectionTrait, c: &NewCentre, now: DateTime<Utc>) -> 
     Ok(())
 }
 
+/// What ranking a search needs of a centre. A search ranks thousands of
+/// centres but shows a page: only the page is then loaded in full.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Candidate {
+    pub id: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub accessible: bool,
+}
+
+fn candidates() -> sea_orm::Select<centre::Entity> {
+    centre::Entity::find()
+        .select_only()
+        .column(centre::Column::Id)
+        .column(centre::Column::Lat)
+        .column(centre::Column::Lon)
+        .column(centre::Column::Accessible)
+}
+
+/// The page's centres in full, in the order of `ids`.
+pub async fn load_page(db: &DatabaseConnection, ids: &[String]) -> Result<Vec<CentreRecord>, DbErr> {
+    let rows = centre::Entity::find().filter(centre::Column::Id.is_in(ids.iter().cloned())).all(db).await?;
+    let mut by_id: HashMap<String, centre::Model> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+    with_vaccines(db, ids.iter().filter_map(|id| by_id.remove(id)).collect()).await
+}
+
 async fn with_vaccines(db: &DatabaseConnection, centres: Vec<centre::Model>) -> Result<Vec<CentreRecord>, DbErr> {
     if centres.is_empty() {
         return Ok(Vec::new());
@@ -202,16 +228,15 @@ pub async fn published_in_box(
     area: BoundingBox,
     vaccine: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Vec<CentreRecord>, DbErr> {
-    let mut query = centre::Entity::find()
+) -> Result<Vec<Candidate>, DbErr> {
+    let mut query = candidates()
         .filter(centre::Column::Lat.between(area.min_lat, area.max_lat))
         .filter(centre::Column::Lon.between(area.min_lon, area.max_lon))
         .filter(published(now));
     if let Some(vaccine) = vaccine {
         query = query.filter(offers(vaccine));
     }
-    let centres = query.order_by_asc(centre::Column::Id).all(db).await?;
-    with_vaccines(db, centres).await
+    query.into_model::<Candidate>().all(db).await
 }
 
 /// Where a postcode is: the first commune it serves.
@@ -227,7 +252,12 @@ pub async fn locate_postcode(db: &DatabaseConnection, code: &str) -> Result<Opti
 /// Where a commune is, by INSEE code or by name (any case).
 pub async fn locate_commune(db: &DatabaseConnection, commune: &str) -> Result<Option<Point>, DbErr> {
     use sea_orm::sea_query::{Expr, ExprTrait, Func};
-    let by_code = commune.len() == 5 && commune.bytes().all(|b| b.is_ascii_alphanumeric());
+    // INSEE codes: five digits, or 2A/2B and three digits in Corsica.
+    let by_code = commune.len() == 5
+        && commune.is_ascii()
+        && (commune[..2].bytes().all(|b| b.is_ascii_digit())
+            || ["2A", "2B"].contains(&&commune[..2].to_uppercase()[..]))
+        && commune[2..].bytes().all(|b| b.is_ascii_digit());
     let query = if by_code {
         postcode::Entity::find().filter(postcode::Column::Insee.eq(commune.to_uppercase()))
     } else {
@@ -244,14 +274,13 @@ pub async fn published_in_department(
     department: &str,
     vaccine: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Vec<CentreRecord>, DbErr> {
+) -> Result<Vec<Candidate>, DbErr> {
     let mut query =
-        centre::Entity::find().filter(centre::Column::Department.eq(department.to_uppercase())).filter(published(now));
+        candidates().filter(centre::Column::Department.eq(department.to_uppercase())).filter(published(now));
     if let Some(vaccine) = vaccine {
         query = query.filter(offers(vaccine));
     }
-    let centres = query.order_by_asc(centre::Column::Name).limit(MAX_CANDIDATES).all(db).await?;
-    with_vaccines(db, centres).await
+    query.order_by_asc(centre::Column::Name).limit(MAX_CANDIDATES).into_model::<Candidate>().all(db).await
 }
 
 /// At most this many centres are ranked per search: slot-inventory
