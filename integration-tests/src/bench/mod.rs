@@ -1,4 +1,5 @@
 //! Benchmark harnesses.
 
 pub mod booking;
+pub mod search;
 mod stats;

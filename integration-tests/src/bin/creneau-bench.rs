@@ -14,11 +14,14 @@ struct Cli {
 enum Command {
     /// Booking throughput and latency: gRPC Book vs the same SQL in pgbench.
     Booking(creneau_integration_tests::bench::booking::Options),
+    /// Search latency through the gateway at thousands of centres.
+    Search(creneau_integration_tests::bench::search::Options),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Booking(options) => creneau_integration_tests::bench::booking::run(options).await,
+        Command::Search(options) => creneau_integration_tests::bench::search::run(options).await,
     }
 }
