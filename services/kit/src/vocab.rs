@@ -59,6 +59,28 @@ impl FromStr for Vaccine {
     }
 }
 
+/// The languages citizens are answered and written to in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Fr,
+    En,
+}
+
+impl Language {
+    /// French unless English is asked for: French is the default of the
+    /// campaign, and an unknown tag must not fail a request.
+    pub fn parse(tag: &str) -> Self {
+        if tag.trim().to_ascii_lowercase().starts_with("en") { Language::En } else { Language::Fr }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Fr => "fr",
+            Language::En => "en",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +92,12 @@ mod tests {
         }
         assert_eq!(" Pfizer ".parse::<Vaccine>(), Ok(Vaccine::Pfizer));
         assert!("sputnik".parse::<Vaccine>().is_err());
+    }
+
+    #[test]
+    fn languages_default_to_french() {
+        assert_eq!(Language::parse("en-GB"), Language::En);
+        assert_eq!(Language::parse("de"), Language::Fr);
+        assert_eq!(Language::parse(""), Language::Fr);
     }
 }

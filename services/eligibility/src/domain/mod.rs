@@ -4,17 +4,6 @@
 mod profile;
 mod rules;
 
+pub use creneau_kit::vocab::Language;
 pub use profile::{Catalogues, Profile, ProfileError, parse_date as profile_date};
 pub use rules::{Decision, Rule, evaluate, validate};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    Fr,
-    En,
-}
-
-impl Language {
-    pub fn parse(tag: &str) -> Self {
-        if tag.trim().to_ascii_lowercase().starts_with("en") { Language::En } else { Language::Fr }
-    }
-}

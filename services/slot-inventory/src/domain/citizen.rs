@@ -2,28 +2,9 @@ use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
+pub use creneau_kit::vocab::Language;
+
 use super::BookingError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    Fr,
-    En,
-}
-
-impl Language {
-    /// French unless English is asked for: French is the default of the
-    /// campaign, and an unknown tag must not fail a booking.
-    pub fn parse(tag: &str) -> Self {
-        if tag.trim().to_ascii_lowercase().starts_with("en") { Language::En } else { Language::Fr }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Language::Fr => "fr",
-            Language::En => "en",
-        }
-    }
-}
 
 /// How to reach the citizen: at least one of email or phone.
 #[derive(Debug, Clone, PartialEq, Eq)]
