@@ -100,12 +100,13 @@ fn everything(span: &Span) -> String {
     all
 }
 
-/// Eligibility, then a booking, through the gateway; returns once the
-/// confirmation went out, or false when no PostgreSQL answers. On
+/// Eligibility, then a booking, through the gateway; returns the
+/// gateway's metrics once the confirmation went out, or `None` when no
+/// PostgreSQL answers. On
 /// PostgreSQL: SQLite's connection thread keeps the span of its last
 /// statement, so a request's span may close long after the request.
-async fn eligibility_then_booking() -> bool {
-    let Some(p) = spawn_platform(Backend::Postgres).await else { return false };
+async fn eligibility_then_booking() -> Option<String> {
+    let p = spawn_platform(Backend::Postgres).await?;
     let slots = p.centre_with_slots("metz-traces", 1, 10).await;
     let attestation = p.attestation(CITIZEN.birth_date).await;
     let body = json!({
@@ -124,8 +125,10 @@ async fn eligibility_then_booking() -> bool {
     let booking: Value = response.json().await.unwrap();
     let messages = p.messages(1).await;
     assert!(messages[0].contains(booking["reference"].as_str().unwrap()), "the confirmation went out");
+    let metrics = p.http.get(p.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("/api/v1/bookings"), "requests are counted per route template: {metrics}");
     p.platform.stop().await.unwrap();
-    true
+    Some(metrics)
 }
 
 #[test]
@@ -165,9 +168,9 @@ fn one_booking_is_one_trace_and_nothing_names_the_citizen() {
         .unwrap();
     let ran = tracing::dispatcher::with_default(&dispatch, || traced.block_on(eligibility_then_booking()));
     traced.shutdown_timeout(Duration::from_secs(5));
-    if !ran {
+    let Some(metrics) = ran else {
         return;
-    }
+    };
     telemetry.flush();
 
     let spans = collector.0.lock().unwrap().clone();
@@ -262,6 +265,9 @@ fn one_booking_is_one_trace_and_nothing_names_the_citizen() {
         for needle in needles {
             assert!(!line.contains(needle), "a log line carries {needle:?}: {line}");
         }
+    }
+    for needle in needles {
+        assert!(!metrics.contains(needle), "the metrics carry {needle:?}");
     }
     telemetry.shutdown();
 }

@@ -47,6 +47,10 @@ impl GrpcServer {
     /// [`crate::metrics::scope`], else the process's.
     pub async fn bind(settings: &ServerSettings) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.address()).await?;
+        let admin = match settings.metrics_port {
+            Some(port) => Some(TcpListener::bind((settings.host.as_str(), port)).await?),
+            None => None,
+        };
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
@@ -59,7 +63,7 @@ impl GrpcServer {
             infrastructure: vec!["grpc.health.v1.Health"],
             readiness: None,
             metrics: Metrics::current(),
-            admin: None,
+            admin,
         })
     }
 
@@ -253,6 +257,16 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
+    async fn the_metrics_port_setting_opens_the_listener() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let settings = ServerSettings { metrics_port: Some(free), ..ServerSettings::local(0) };
+        let server = GrpcServer::bind(&settings).await.unwrap();
+        assert_eq!(server.metrics_addr().map(|a| a.port()), Some(free));
+        let plain = GrpcServer::bind(&ServerSettings::local(0)).await.unwrap();
+        assert_eq!(plain.metrics_addr(), None);
+    }
+
+    #[tokio::test]
     async fn calls_are_counted_and_served_on_the_metrics_listener() {
         let metrics = Metrics::new();
         let server = GrpcServer::bind(&ServerSettings::local(0))

@@ -22,6 +22,9 @@ pub struct ServerSettings {
     pub concurrency_limit: usize,
     /// Time in-flight requests get to finish after SIGTERM.
     pub grace_period_ms: u64,
+    /// gRPC services: serve Prometheus `/metrics` on this HTTP port too.
+    #[serde(default)]
+    pub metrics_port: Option<u16>,
 }
 
 impl ServerSettings {
@@ -32,6 +35,7 @@ impl ServerSettings {
             request_timeout_ms: 10_000,
             concurrency_limit: 1024,
             grace_period_ms: 20_000,
+            metrics_port: None,
         }
     }
 
