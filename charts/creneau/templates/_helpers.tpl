@@ -284,6 +284,28 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
+The port Prometheus scrapes on a service's pods: the gateway serves
+GET /metrics on its HTTP port, each gRPC service on metrics.port
+(CRENEAU__SERVER__METRICS_PORT). Refuses a metrics.port that is one of the
+services' own ports, which would clash with the gRPC listener or make the
+scraped port ambiguous. Only meaningful with metrics.enabled.
+Takes (dict "root" $ "service" <an entry of creneau.services>).
+*/}}
+{{- define "creneau.metricsPort" -}}
+{{- $metricsPort := int .root.Values.metrics.port }}
+{{- range $key, $svc := include "creneau.services" .root | fromYaml }}
+{{- if eq (int $svc.port) $metricsPort }}
+{{- fail (printf "metrics.port %d is the port of %s: choose another" $metricsPort $svc.name) }}
+{{- end }}
+{{- end }}
+{{- if .service.http }}
+{{- int .service.port }}
+{{- else }}
+{{- $metricsPort }}
+{{- end }}
+{{- end }}
+
+{{/*
 Checkov findings this chart accepts on purpose, as checkov.io/skip<n>
 annotations on a workload, each only where it applies. README.md, "Security
 scan", explains them; the reasons are repeated here so that they travel with
