@@ -113,6 +113,21 @@ async fn a_citizen_checks_finds_books_and_cancels(backend: Backend) {
     assert_eq!(problem_type(unknown_postcode, 422).await, "validation");
     let bad_vaccine = p.http.get(p.url("/api/v1/centres?postcode=57000&vaccine=sputnik")).send().await.unwrap();
     assert_eq!(problem_type(bad_vaccine, 422).await, "validation");
+    for query in ["dose=third", "time_of_day=night"] {
+        let bad = p.http.get(p.url(&format!("/api/v1/centres?postcode=57000&{query}"))).send().await.unwrap();
+        assert_eq!(problem_type(bad, 422).await, "validation", "{query}");
+    }
+    let filtered: Value = p
+        .http
+        .get(p.url("/api/v1/centres?postcode=57000&dose=second&time_of_day=morning"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let centre = filtered["centres"].as_array().unwrap().iter().find(|c| c["id"] == "metz-arsenal").unwrap();
+    assert_eq!(centre["available_slots_7d"], 0, "Janssen gives no second doses");
     let bad_date = p
         .http
         .post(p.url("/api/v1/eligibility"))

@@ -11,7 +11,7 @@ use creneau_proto::slot_inventory::v1::{AvailabilitySummaryRequest, slot_invento
 use sea_orm::DatabaseConnection;
 use tonic::{Code, Request, Response, Status};
 
-use creneau_kit::vocab::Vaccine;
+use creneau_kit::vocab::{DoseKind, TimeOfDay, Vaccine};
 
 use crate::domain::search::Window;
 use crate::domain::{BoundingBox, DirectoryError, Near, NewCentre, RawSearch, SearchQuery, Sort, distance_km, import};
@@ -40,6 +40,7 @@ impl CentreDirectoryService {
         centres: &[String],
         vaccine: Option<&str>,
         window: Window,
+        filters: (Option<DoseKind>, Option<TimeOfDay>),
     ) -> Result<HashMap<String, (Option<String>, u32)>, DirectoryError> {
         if centres.is_empty() {
             return Ok(HashMap::new());
@@ -48,6 +49,12 @@ impl CentreDirectoryService {
             centre_ids: centres.to_vec(),
             from: Some(window.from.to_rfc3339()),
             days: window.days,
+            dose: filters.0.map(|d| d.code().to_owned()),
+            time_of_day: filters.1.map(|t| match t {
+                TimeOfDay::Morning => "morning".to_owned(),
+                TimeOfDay::Afternoon => "afternoon".to_owned(),
+                TimeOfDay::Evening => "evening".to_owned(),
+            }),
             vaccine: vaccine.map(str::to_owned),
         });
         request.set_timeout(AVAILABILITY_TIMEOUT);
@@ -110,6 +117,8 @@ impl CentreDirectory for CentreDirectoryService {
             page: r.page,
             from: r.from.as_deref(),
             to: r.to.as_deref(),
+            dose: r.dose.as_deref(),
+            time_of_day: r.time_of_day.as_deref(),
             ..Default::default()
         };
         match &r.near {
@@ -171,7 +180,10 @@ impl CentreDirectory for CentreDirectoryService {
         let availability = match query.sort {
             Sort::Earliest => {
                 let all: Vec<String> = found.iter().map(|(_, c)| c.id.clone()).collect();
-                let availability = self.availability(&all, vaccine, query.window).await.map_err(to_status)?;
+                let availability = self
+                    .availability(&all, vaccine, query.window, (query.dose, query.time_of_day))
+                    .await
+                    .map_err(to_status)?;
                 let next = |c: &Candidate| availability.get(&c.id).and_then(|(n, _)| n.clone());
                 // Centres with a slot first, earliest first; the rest keep their order.
                 found.sort_by(|a, b| match (next(&a.1), next(&b.1)) {
@@ -186,7 +198,9 @@ impl CentreDirectory for CentreDirectoryService {
             Sort::Distance => {
                 found = found.into_iter().skip(start).take(query.limit as usize).collect();
                 let page: Vec<String> = found.iter().map(|(_, c)| c.id.clone()).collect();
-                self.availability(&page, vaccine, query.window).await.map_err(to_status)?
+                self.availability(&page, vaccine, query.window, (query.dose, query.time_of_day))
+                    .await
+                    .map_err(to_status)?
             }
         };
         let distances: HashMap<String, Option<f64>> = found.iter().map(|(d, c)| (c.id.clone(), *d)).collect();
@@ -210,8 +224,10 @@ impl CentreDirectory for CentreDirectoryService {
             .map_err(|e| to_status(e.into()))?
             .ok_or_else(|| to_status(DirectoryError::NotFound(id.clone())))?;
         let week = Window { from: Utc::now(), days: AVAILABILITY_DAYS };
-        let availability =
-            self.availability(std::slice::from_ref(&record.centre.id), None, week).await.map_err(to_status)?;
+        let availability = self
+            .availability(std::slice::from_ref(&record.centre.id), None, week, (None, None))
+            .await
+            .map_err(to_status)?;
         let a = availability.get(&record.centre.id).cloned();
         Ok(Response::new(to_pb(record, None, a.as_ref())))
     }

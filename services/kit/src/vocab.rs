@@ -59,6 +59,65 @@ impl FromStr for Vaccine {
     }
 }
 
+/// A part of the day, in the centre's local time, to look for slots in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeOfDay {
+    /// Before noon.
+    Morning,
+    /// Noon to 18:00.
+    Afternoon,
+    /// From 18:00.
+    Evening,
+}
+
+impl TimeOfDay {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "morning" => Ok(TimeOfDay::Morning),
+            "afternoon" => Ok(TimeOfDay::Afternoon),
+            "evening" => Ok(TimeOfDay::Evening),
+            other => Err(format!("time_of_day must be morning, afternoon or evening, not {other:?}")),
+        }
+    }
+
+    /// Local hours `[from, to)`.
+    pub fn hours(self) -> (u32, u32) {
+        match self {
+            TimeOfDay::Morning => (0, 12),
+            TimeOfDay::Afternoon => (12, 18),
+            TimeOfDay::Evening => (18, 24),
+        }
+    }
+}
+
+/// Which appointment a citizen looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoseKind {
+    First,
+    /// A second dose booked apart (a two-dose vaccine's).
+    Second,
+    Booster,
+}
+
+impl DoseKind {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "first" => Ok(DoseKind::First),
+            "second" => Ok(DoseKind::Second),
+            "booster" => Ok(DoseKind::Booster),
+            other => Err(format!("dose must be first, second or booster, not {other:?}")),
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            DoseKind::First => "first",
+            DoseKind::Second => "second",
+            DoseKind::Booster => "booster",
+        }
+    }
+}
+
 /// The languages citizens are answered and written to in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {

@@ -1,5 +1,5 @@
 use chrono::{DateTime, NaiveDate, Utc};
-use creneau_kit::vocab::Vaccine;
+use creneau_kit::vocab::{DoseKind, TimeOfDay, Vaccine};
 
 use super::{DirectoryError, Point};
 
@@ -42,6 +42,8 @@ pub struct SearchQuery {
     /// 1-based.
     pub page: u32,
     pub window: Window,
+    pub dose: Option<DoseKind>,
+    pub time_of_day: Option<TimeOfDay>,
 }
 
 /// What a search asks, as the transport received it.
@@ -59,6 +61,8 @@ pub struct RawSearch<'a> {
     pub page: u32,
     pub from: Option<&'a str>,
     pub to: Option<&'a str>,
+    pub dose: Option<&'a str>,
+    pub time_of_day: Option<&'a str>,
 }
 
 fn invalid(message: impl Into<String>) -> DirectoryError {
@@ -134,7 +138,9 @@ impl SearchQuery {
             }
         };
         let window = Window { from: start, days: days as u32 };
-        Ok(Self { near, radius_km, vaccine, accessible: raw.accessible, sort, limit, page, window })
+        let dose = text(raw.dose).map(|d| DoseKind::parse(&d).map_err(invalid)).transpose()?;
+        let time_of_day = text(raw.time_of_day).map(|t| TimeOfDay::parse(&t).map_err(invalid)).transpose()?;
+        Ok(Self { near, radius_km, vaccine, accessible: raw.accessible, sort, limit, page, window, dose, time_of_day })
     }
 }
 
@@ -162,6 +168,16 @@ mod tests {
         assert!(parse(RawSearch { postcode: Some("57000"), limit: 1000, ..Default::default() }).is_err());
         assert!(parse(RawSearch { postcode: Some("57000"), sort: "cheapest", ..Default::default() }).is_err());
         assert!(parse(RawSearch { department: Some("5-7"), ..Default::default() }).is_err());
+        assert!(parse(RawSearch { department: Some("57"), dose: Some("third"), ..Default::default() }).is_err());
+        assert!(parse(RawSearch { department: Some("57"), time_of_day: Some("night"), ..Default::default() }).is_err());
+        let q = parse(RawSearch {
+            department: Some("57"),
+            dose: Some("second"),
+            time_of_day: Some("evening"),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((q.dose, q.time_of_day), (Some(DoseKind::Second), Some(TimeOfDay::Evening)));
     }
 
     #[test]

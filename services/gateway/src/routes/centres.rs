@@ -25,6 +25,10 @@ pub struct SearchParams {
     /// Availability window, YYYY-MM-DD.
     from: Option<String>,
     to: Option<String>,
+    /// `first`, `second` or `booster`.
+    dose: Option<String>,
+    /// `morning`, `afternoon` or `evening`.
+    time_of_day: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -103,6 +107,8 @@ pub async fn search(
         page,
         from: p.from,
         to: p.to,
+        dose: p.dose,
+        time_of_day: p.time_of_day,
     });
     let found = state.backends.centres.clone().search_centres(request).await?.into_inner();
     Ok(axum::Json(CentreList {

@@ -11,7 +11,7 @@ mod vaccine;
 pub use booking::{BookingStatus, Reference, Secret, SecretHash};
 pub use citizen::{Citizen, Contact, IdentityKey, Language};
 pub use schedule::{Schedule, parse_date, parse_time, parse_zone, session_bounds};
-pub use slot::{NewSlot, SlotWindow};
+pub use slot::{NewSlot, SlotWindow, day_parts};
 pub use vaccine::{VaccineRules, Window};
 
 use creneau_kit::attestation::AttestationError;

@@ -74,6 +74,36 @@ impl SlotWindow {
     }
 }
 
+/// The instants of `part` of each day of `window`, in `zone`: what
+/// "morning" means across daylight-saving changes.
+pub fn day_parts(
+    window: SlotWindow,
+    part: creneau_kit::vocab::TimeOfDay,
+    zone: chrono_tz::Tz,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    use chrono::TimeZone;
+    let (from, to) = part.hours();
+    let mut out = Vec::new();
+    let mut day = window.start.with_timezone(&zone).date_naive();
+    while zone
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight"))
+        .earliest()
+        .is_some_and(|t| t < window.end)
+    {
+        let at = |hour: u32| {
+            let local =
+                if hour == 24 { (day + Duration::days(1)).and_hms_opt(0, 0, 0) } else { day.and_hms_opt(hour, 0, 0) };
+            local.and_then(|l| zone.from_local_datetime(&l).earliest()).map(|t| t.with_timezone(&Utc))
+        };
+        if let (Some(a), Some(b)) = (at(from), at(to)) {
+            out.push((a.max(window.start), b.min(window.end)));
+        }
+        day += Duration::days(1);
+    }
+    out.retain(|(a, b)| a < b);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +116,23 @@ mod tests {
         assert!(NewSlot::parse("pfizer", "2026-12-01T09:15:00Z", "2026-12-01T09:00:00Z", 3).is_err());
         assert!(NewSlot::parse("pfizer", "2026-12-01T09:00:00Z", "2026-12-01T09:15:00Z", 0).is_err());
         assert!(NewSlot::parse("pfizer", "tomorrow", "2026-12-01T09:15:00Z", 1).is_err());
+    }
+
+    #[test]
+    fn mornings_are_local_mornings() {
+        let window = SlotWindow::parse("2026-03-28", 2, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()).unwrap();
+        let parts = day_parts(window, creneau_kit::vocab::TimeOfDay::Morning, chrono_tz::Europe::Paris);
+        let shown: Vec<(String, String)> = parts.iter().map(|(a, b)| (a.to_rfc3339(), b.to_rfc3339())).collect();
+        // The window is two UTC days: from 01:00 Paris time on the 28th to
+        // 02:00 on the 30th (summer time from the 29th).
+        assert_eq!(
+            shown,
+            [
+                ("2026-03-28T00:00:00+00:00".to_string(), "2026-03-28T11:00:00+00:00".to_string()),
+                ("2026-03-28T23:00:00+00:00".to_string(), "2026-03-29T10:00:00+00:00".to_string()),
+                ("2026-03-29T22:00:00+00:00".to_string(), "2026-03-30T00:00:00+00:00".to_string()),
+            ]
+        );
     }
 
     #[test]

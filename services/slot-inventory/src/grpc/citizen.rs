@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 use tonic::Status;
 
 use super::{SlotInventoryService, booking_to_pb, db_status, to_status};
-use crate::domain::{BookingError, Citizen, Contact, Reference, Secret, SlotWindow, parse_date};
+use creneau_kit::vocab::{DoseKind, TimeOfDay};
+
+use crate::domain::{BookingError, Citizen, Contact, Reference, Secret, SlotWindow, day_parts, parse_date};
 use crate::storage::{self, BookCommand, DoseRequest, Target};
 
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
@@ -184,7 +186,30 @@ impl SlotInventoryService {
             .map(|v| v.parse::<Vaccine>().map_err(|e| errors::invalid_argument(e.to_string())))
             .transpose()?;
         let window = SlotWindow::from_instant(from, r.days).map_err(to_status)?;
-        let rows = storage::availability(&self.db, &r.centre_ids, window, vaccine.map(|v| v.code()))
+        let dose = r.dose.as_deref().map(DoseKind::parse).transpose().map_err(errors::invalid_argument)?;
+        let part = r.time_of_day.as_deref().map(TimeOfDay::parse).transpose().map_err(errors::invalid_argument)?;
+        // Which vaccines count: the one asked for, and those given for the
+        // dose asked for (vaccines are data: their rules say).
+        let vaccines: Option<Vec<String>> = match (vaccine, dose) {
+            (None, None | Some(DoseKind::First)) => None,
+            (vaccine, dose) => {
+                let catalogue = self.vaccines().await?;
+                Some(
+                    catalogue
+                        .values()
+                        .filter(|v| vaccine.is_none_or(|wanted| wanted.code() == v.code))
+                        .filter(|v| match dose {
+                            Some(DoseKind::Second) => v.needs_second_dose(),
+                            Some(DoseKind::Booster) => v.booster_min_delay_days > 0,
+                            _ => true,
+                        })
+                        .map(|v| v.code.clone())
+                        .collect(),
+                )
+            }
+        };
+        let parts = part.map(|p| day_parts(window, p, chrono_tz::Europe::Paris));
+        let rows = storage::availability(&self.db, &r.centre_ids, window, vaccines.as_deref(), parts.as_deref())
             .await
             .map_err(db_status)?;
         Ok(pb::AvailabilitySummaryResponse {

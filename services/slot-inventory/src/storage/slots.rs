@@ -62,7 +62,8 @@ pub async fn availability(
     db: &DatabaseConnection,
     centre_ids: &[String],
     window: SlotWindow,
-    vaccine: Option<&str>,
+    vaccines: Option<&[String]>,
+    day_parts: Option<&[(DateTime<Utc>, DateTime<Utc>)]>,
 ) -> Result<Vec<Availability>, DbErr> {
     let mut query = slot::Entity::find()
         .select_only()
@@ -75,8 +76,16 @@ pub async fn availability(
         .filter(slot::Column::StartsAt.lt(window.end))
         .filter(Expr::col(slot::Column::Booked).lt(Expr::col(slot::Column::Capacity)))
         .group_by(slot::Column::CentreId);
-    if let Some(vaccine) = vaccine {
-        query = query.filter(slot::Column::Vaccine.eq(vaccine));
+    if let Some(vaccines) = vaccines {
+        query = query.filter(slot::Column::Vaccine.is_in(vaccines.iter().cloned()));
+    }
+    if let Some(parts) = day_parts {
+        let any = parts.iter().fold(sea_orm::Condition::any(), |any, (from, to)| {
+            any.add(
+                sea_orm::Condition::all().add(slot::Column::StartsAt.gte(*from)).add(slot::Column::StartsAt.lt(*to)),
+            )
+        });
+        query = query.filter(any);
     }
     query.into_model::<Availability>().all(db).await
 }

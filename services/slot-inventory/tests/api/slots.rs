@@ -1,4 +1,4 @@
-use chrono::{Duration, Utc};
+use chrono::{Duration, TimeZone, Utc};
 use creneau_proto::slot_inventory::v1 as pb;
 use tonic::Code;
 
@@ -100,6 +100,7 @@ async fn availability_counts_places_left_per_centre(app: TestApp) {
             from: None,
             days: 7,
             vaccine: None,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -111,7 +112,66 @@ async fn availability_counts_places_left_per_centre(app: TestApp) {
     assert!(summary.centres.iter().all(|c| c.centre_id == "centre-a"));
 }
 
+async fn availability_by_time_of_day_and_dose(app: TestApp) {
+    let tomorrow = (Utc::now() + Duration::days(1)).date_naive();
+    let at = |hour: u32| tomorrow.and_hms_opt(hour, 0, 0).unwrap().and_utc();
+    // 08:00 and 19:00 in Paris (UTC+1 in winter, +2 in summer): morning, evening.
+    let (morning, evening) =
+        if chrono_tz::Europe::Paris.offset_from_utc_datetime(&at(7).naive_utc()).to_string() == "CET" {
+            (at(7), at(18))
+        } else {
+            (at(6), at(17))
+        };
+    let slot = |vaccine: &str, start: chrono::DateTime<Utc>| pb::NewSlot {
+        vaccine: vaccine.into(),
+        starts_at: start.to_rfc3339(),
+        ends_at: (start + Duration::minutes(15)).to_rfc3339(),
+        capacity: 2,
+    };
+    app.client
+        .clone()
+        .create_slots(pb::CreateSlotsRequest {
+            centre_id: "c".into(),
+            slots: vec![slot("pfizer", morning), slot("janssen", evening)],
+        })
+        .await
+        .unwrap();
+    let places = |time_of_day: Option<&str>, dose: Option<&str>| {
+        let mut client = app.client.clone();
+        let request = pb::AvailabilitySummaryRequest {
+            centre_ids: vec!["c".into()],
+            days: 7,
+            time_of_day: time_of_day.map(Into::into),
+            dose: dose.map(Into::into),
+            ..Default::default()
+        };
+        async move {
+            let found = client.availability_summary(request).await.unwrap().into_inner().centres;
+            found.first().map_or(0, |c| c.available_slots)
+        }
+    };
+    assert_eq!(places(None, None).await, 4);
+    assert_eq!(places(Some("morning"), None).await, 2);
+    assert_eq!(places(Some("evening"), None).await, 2);
+    assert_eq!(places(Some("afternoon"), None).await, 0);
+    assert_eq!(places(None, Some("second")).await, 2, "only the two-dose vaccine gives second doses");
+    assert_eq!(places(None, Some("booster")).await, 4);
+    assert_eq!(places(Some("evening"), Some("second")).await, 0);
+    let bad = app
+        .client
+        .clone()
+        .availability_summary(pb::AvailabilitySummaryRequest {
+            centre_ids: vec!["c".into()],
+            time_of_day: Some("night".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+}
+
 creneau_kit::backend_tests!(crate::helpers::spawn_app;
+    availability_by_time_of_day_and_dose,
     publishing_slots_twice_creates_nothing_new,
     bad_slots_and_windows_are_invalid_arguments,
     availability_counts_places_left_per_centre,
