@@ -21,9 +21,9 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, None).await
 }
 
-/// Holds and idempotency keys that expire after one second.
+/// Holds and idempotency keys that expire after two seconds.
 pub async fn spawn_short_lived(backend: Backend) -> Option<TestApp> {
-    spawn(backend, None, 1).await
+    spawn(backend, None, 2).await
 }
 
 pub async fn spawn_app_with(backend: Backend, notification_url: Option<String>) -> Option<TestApp> {

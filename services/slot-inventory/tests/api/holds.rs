@@ -82,7 +82,7 @@ async fn releasing_gives_the_place_back(app: TestApp) {
 }
 
 async fn an_expired_hold_gives_its_place_back_by_itself(app: TestApp) {
-    // This app's holds live one second.
+    // This app's holds live two seconds.
     let slot = app.slot("metz-1", 24, 1).await;
     let anne = app.attestation("1940-01-01");
     let held = hold(&app, &slot, &anne).await.unwrap();
@@ -90,7 +90,7 @@ async fn an_expired_hold_gives_its_place_back_by_itself(app: TestApp) {
         reason(&app.book(app.request(&slot, "Paul", "Durand", "1941-01-01", "p1")).await.unwrap_err()),
         r::SLOT_FULL
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     // No sweeper ran: the place is simply free again.
     app.book(app.request(&slot, "Paul", "Durand", "1941-01-01", "p2")).await.unwrap();
     let mut late = app.request("", "Anne", "Martin", "1940-01-01", "a1");
@@ -102,12 +102,12 @@ async fn an_expired_hold_gives_its_place_back_by_itself(app: TestApp) {
 }
 
 async fn idempotency_keys_expire(app: TestApp) {
-    // This app's keys live one second.
+    // This app's keys live two seconds.
     let slot = app.slot("metz-1", 24, 5).await;
     app.book(app.request(&slot, "Anne", "Martin", "1940-01-01", "shared-key")).await.unwrap();
     let other = app.request(&slot, "Paul", "Durand", "1941-01-01", "shared-key");
     assert_eq!(reason(&app.book(other.clone()).await.unwrap_err()), r::IDEMPOTENCY_CONFLICT);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let booking = app.book(other).await.unwrap();
     assert!(!booking.replayed, "an expired key is forgotten");
 }

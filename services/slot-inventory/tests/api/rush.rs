@@ -262,7 +262,7 @@ async fn everyone_wants_the_earliest_slot(app: TestApp) {
 }
 
 async fn holds_expire_mid_run(app: TestApp) {
-    // This app's holds live one second. A watcher checks capacity all along.
+    // This app's holds live two seconds. A watcher checks capacity all along.
     let offsets: Vec<i64> = (0..10).collect();
     let slots = app.days("janssen", "rush-centre", &offsets, 30).await;
     let tally = Tally::default();
@@ -318,7 +318,7 @@ async fn holds_expire_mid_run(app: TestApp) {
             if abandon {
                 tally.abandoned.fetch_add(1, Relaxed);
                 // Come back after the hold expired and book directly.
-                tokio::time::sleep(Duration::from_millis(1200)).await;
+                tokio::time::sleep(Duration::from_millis(2200)).await;
                 attempt(app, tally, app.request(&slot, &name, "Late", &birth, &format!("late{i}"))).await;
                 return;
             }
