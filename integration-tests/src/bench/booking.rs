@@ -36,6 +36,10 @@ pub struct Options {
     /// Slots the bookings spread over (randomly, like citizens).
     #[arg(long, default_value_t = 500)]
     slots: usize,
+    /// HTTP/2 connections the clients share, as a gateway's channel to a
+    /// replica would hold.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
     /// Keep the database afterwards.
     #[arg(long)]
     keep: bool,
@@ -206,7 +210,7 @@ async fn grpc(o: &Options, url: &str) -> anyhow::Result<(f64, Latency)> {
     }));
     // A few HTTP/2 connections, as a gateway's balanced channel would hold.
     let mut channels = Vec::new();
-    for _ in 0..o.clients.clamp(1, 4) {
+    for _ in 0..o.connections.clamp(1, o.clients) {
         channels.push(SlotInventoryClient::new(creneau_kit::testing::channel(port).await));
     }
     let per_client = o.bookings / o.clients;
