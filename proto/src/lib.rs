@@ -18,3 +18,15 @@ package!(eligibility, "creneau.eligibility.v1", "eligibility_descriptor.bin");
 package!(centre_directory, "creneau.centre_directory.v1", "centre_directory_descriptor.bin");
 package!(slot_inventory, "creneau.slot_inventory.v1", "slot_inventory_descriptor.bin");
 package!(notification, "creneau.notification.v1", "notification_descriptor.bin");
+
+impl notification::v1::event::Kind {
+    /// The event's name, as outboxes and logs record it.
+    pub fn name(&self) -> &'static str {
+        use notification::v1::event::Kind;
+        match self {
+            Kind::BookingConfirmed(_) => "booking.confirmed",
+            Kind::BookingCancelled(_) => "booking.cancelled",
+            Kind::BookingMoved(_) => "booking.moved",
+        }
+    }
+}

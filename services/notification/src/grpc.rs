@@ -81,17 +81,9 @@ impl NotificationService {
         if message.is_none() {
             tracing::warn!(event_id = %event_id, "event has no reachable recipient");
         }
-        storage::accept(&self.db, event_id, kind_name(&kind), message.as_ref(), Utc::now())
+        storage::accept(&self.db, event_id, kind.name(), message.as_ref(), Utc::now())
             .await
             .map_err(|e| errors::internal(&e))
-    }
-}
-
-fn kind_name(kind: &Kind) -> &'static str {
-    match kind {
-        Kind::BookingConfirmed(_) => "booking.confirmed",
-        Kind::BookingCancelled(_) => "booking.cancelled",
-        Kind::BookingMoved(_) => "booking.moved",
     }
 }
 
@@ -114,7 +106,7 @@ impl Notification for NotificationService {
         for event in events {
             let kind = event.kind.expect("checked above");
             // Each event's work joins the trace of the request that caused it.
-            let span = tracing::info_span!("notification.event", kind = kind_name(&kind));
+            let span = tracing::info_span!("notification.event", kind = kind.name());
             if !event.traceparent.is_empty() {
                 creneau_kit::telemetry::set_parent_from_traceparent(&span, &event.traceparent);
             }

@@ -16,17 +16,9 @@ use sea_orm::{
 
 use super::entities::outbox;
 
-fn kind_name(kind: &events::event::Kind) -> &'static str {
-    match kind {
-        events::event::Kind::BookingConfirmed(_) => "booking.confirmed",
-        events::event::Kind::BookingCancelled(_) => "booking.cancelled",
-        events::event::Kind::BookingMoved(_) => "booking.moved",
-    }
-}
-
 pub async fn enqueue(txn: &impl ConnectionTrait, kind: events::event::Kind, now: DateTime<Utc>) -> Result<(), DbErr> {
     let event_id = uuid::Uuid::now_v7().to_string();
-    let name = kind_name(&kind);
+    let name = kind.name();
     let event = Event {
         id: event_id.clone(),
         occurred_at: now.to_rfc3339(),
