@@ -4,6 +4,7 @@
 
 pub mod domain;
 mod grpc;
+pub mod invariants;
 pub mod relay;
 pub mod settings;
 mod startup;

@@ -6,6 +6,7 @@ mod concurrency;
 mod doses;
 mod helpers;
 mod holds;
+mod invariants;
 mod relay;
 mod rush;
 mod schedules;

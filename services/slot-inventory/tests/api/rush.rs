@@ -2,20 +2,19 @@
 //! gRPC, each followed by SQL checks of every invariant. Each prints what
 //! it did: attempts, conflicts, bookings.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use creneau_kit::errors::reason as r;
 use creneau_kit::testing::Backend;
 use creneau_proto::slot_inventory::v1 as pb;
-use creneau_slot_inventory::domain::VaccineRules;
+use creneau_slot_inventory::invariants;
 use futures::future::join_all;
 use rand::Rng;
 use rand::seq::SliceRandom;
-use sea_orm::{ConnectionTrait, Statement};
 
 use crate::helpers::{TestApp, reason, spawn_app, spawn_short_lived};
 
@@ -114,90 +113,18 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
     app.scalar(sql).await
 }
 
-const OVER_CAPACITY: &str = "SELECT COUNT(*) FROM slots s WHERE s.booked + (SELECT COUNT(*) FROM holds h \
-     WHERE h.slot_id = s.id AND h.state = 'live' AND h.expires_at > NOW()) > s.capacity";
-
-/// Every invariant, from the database's point of view.
+/// Every invariant, from the database's point of view, and the outbox
+/// against what the clients were told.
 async fn check_invariants(app: &TestApp, tally: &Tally) {
-    assert_eq!(count(app, OVER_CAPACITY).await, 0, "booked + live holds exceed capacity");
-    assert_eq!(
-        count(
-            app,
-            "SELECT COUNT(*) FROM slots s WHERE s.booked <> (SELECT COUNT(*) FROM appointments a \
-             JOIN bookings b ON b.id = a.booking_id WHERE a.slot_id = s.id AND b.status = 'confirmed')"
-        )
-        .await,
-        0,
-        "a slot's count differs from its confirmed appointments"
-    );
-    assert_eq!(
-        count(
-            app,
-            "SELECT COUNT(*) FROM (SELECT b.identity_key FROM bookings b JOIN appointments a ON a.booking_id = b.id \
-             WHERE b.status = 'confirmed' AND a.dose = 1 GROUP BY b.identity_key HAVING COUNT(*) > 1) twice"
-        )
-        .await,
-        0,
-        "someone has two active first doses"
-    );
-    check_pairs(app).await;
+    for check in invariants::check(&app.db, Utc::now()).await.unwrap() {
+        println!("[rush]   {:<16} {} violations: {}", check.name, check.violations, check.rule);
+        assert!(check.holds(), "invariant broken: {} ({} violations)", check.rule, check.violations);
+    }
     let events = |kind: &str| format!("SELECT COUNT(*) FROM outbox WHERE kind = '{kind}'");
     assert_eq!(count(app, &events("booking.confirmed")).await as u64, tally.confirmed.load(Relaxed));
     assert_eq!(count(app, &events("booking.cancelled")).await as u64, tally.cancelled.load(Relaxed));
     assert_eq!(count(app, &events("booking.moved")).await as u64, tally.moved.load(Relaxed));
     assert_eq!(count(app, "SELECT COUNT(*) FROM bookings").await as u64, tally.confirmed.load(Relaxed));
-}
-
-/// Every active first dose of a two-dose vaccine has its second dose,
-/// at the same centre, inside the interval.
-async fn check_pairs(app: &TestApp) {
-    let vaccines = app.client.clone().list_vaccines(pb::ListVaccinesRequest {}).await.unwrap().into_inner().vaccines;
-    let rules: HashMap<String, VaccineRules> = vaccines
-        .into_iter()
-        .map(|v| {
-            let rule = VaccineRules {
-                code: v.code.clone(),
-                label: v.label,
-                doses: v.doses,
-                min_interval_days: v.min_interval_days,
-                max_interval_days: v.max_interval_days,
-                booster_min_delay_days: v.booster_min_delay_days,
-            };
-            (v.code, rule)
-        })
-        .collect();
-    let rows = app
-        .db
-        .query_all_raw(Statement::from_string(
-            app.db.get_database_backend(),
-            "SELECT a.booking_id, a.dose, a.vaccine, a.centre_id, a.starts_at FROM appointments a \
-             JOIN bookings b ON b.id = a.booking_id WHERE b.status = 'confirmed' AND b.series = 'primary'",
-        ))
-        .await
-        .unwrap();
-    // (dose, vaccine, centre, start) of each confirmed appointment.
-    type Dose = (i32, String, String, DateTime<Utc>);
-    let mut by_booking: HashMap<String, Vec<Dose>> = HashMap::new();
-    for row in rows {
-        by_booking.entry(row.try_get("", "booking_id").unwrap()).or_default().push((
-            row.try_get("", "dose").unwrap(),
-            row.try_get("", "vaccine").unwrap(),
-            row.try_get("", "centre_id").unwrap(),
-            row.try_get("", "starts_at").unwrap(),
-        ));
-    }
-    for (booking, mut doses) in by_booking {
-        doses.sort_by_key(|d| d.0);
-        let rule = &rules[&doses[0].1];
-        if rule.needs_second_dose() {
-            assert_eq!(doses.len(), 2, "booking {booking} lacks its second dose");
-            assert_eq!(doses[0].2, doses[1].2, "booking {booking}: doses at two centres");
-            assert!(
-                rule.second_dose_fits(doses[0].3, doses[1].3),
-                "booking {booking}: second dose outside the interval"
-            );
-        }
-    }
 }
 
 /// Pfizer slots: `first` days of first-dose slots from tomorrow, and the
@@ -272,12 +199,8 @@ async fn holds_expire_mid_run(app: TestApp) {
         tokio::spawn(async move {
             let mut checks = 0;
             while running.load(Relaxed) {
-                let row = db
-                    .query_one_raw(Statement::from_string(db.get_database_backend(), OVER_CAPACITY))
-                    .await
-                    .unwrap()
-                    .unwrap();
-                assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), 0, "over capacity during the run");
+                let over = invariants::over_capacity(&db, Utc::now()).await.unwrap();
+                assert_eq!(over, 0, "over capacity during the run");
                 checks += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
