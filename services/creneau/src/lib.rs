@@ -4,5 +4,7 @@
 
 pub mod demo;
 pub mod platform;
+mod serve;
 
 pub use platform::{Databases, Platform, PlatformConfig, migrate_all};
+pub use serve::{SERVICES, serve};

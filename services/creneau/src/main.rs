@@ -76,7 +76,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { service } => serve(&service),
+        Command::Serve { service } => creneau::serve(&service),
         Command::Up { data_dir, host, port, database_url, no_demo } => {
             block_on(up(data_dir, host, port, database_url, !no_demo))
         }
@@ -86,37 +86,6 @@ fn main() -> ExitCode {
         Command::ImportCentres { file, centre_directory, vaccines, all_or_nothing } => {
             block_on(import_centres(file, centre_directory, vaccines, all_or_nothing))
         }
-    }
-}
-
-fn serve(service: &str) -> ExitCode {
-    use creneau_kit::entrypoint::run;
-    match service {
-        "gateway" => run(service_name(service), |s: creneau_gateway::Settings| async move {
-            creneau_gateway::Application::build(s).await?.run_until_stopped().await
-        }),
-        "eligibility" => run(service_name(service), |s: creneau_eligibility::Settings| async move {
-            creneau_eligibility::Application::build(s).await?.run_until_stopped().await
-        }),
-        "centre-directory" => run(service_name(service), |s: creneau_centre_directory::Settings| async move {
-            creneau_centre_directory::Application::build(s).await?.run_until_stopped().await
-        }),
-        "slot-inventory" => run(service_name(service), |s: creneau_slot_inventory::Settings| async move {
-            creneau_slot_inventory::Application::build(s).await?.run_until_stopped().await
-        }),
-        _ => run(service_name(service), |s: creneau_notification::Settings| async move {
-            creneau_notification::Application::build(s).await?.run_until_stopped().await
-        }),
-    }
-}
-
-fn service_name(service: &str) -> &'static str {
-    match service {
-        "gateway" => creneau_gateway::SERVICE,
-        "eligibility" => creneau_eligibility::SERVICE,
-        "centre-directory" => creneau_centre_directory::SERVICE,
-        "slot-inventory" => creneau_slot_inventory::SERVICE,
-        _ => creneau_notification::SERVICE,
     }
 }
 

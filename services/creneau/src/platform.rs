@@ -12,6 +12,8 @@ use creneau_kit::{DatabaseSettings, ServerSettings, TelemetrySettings};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::serve::SERVICES;
+
 /// Where each service keeps its tables.
 #[derive(Debug, Clone)]
 pub enum Databases {
@@ -115,8 +117,6 @@ pub struct Platform {
     /// port is also `port("slot-inventory")`.
     replicas: Vec<ReplicaSlot>,
 }
-
-const SERVICES: [&str; 5] = ["notification", "slot-inventory", "eligibility", "centre-directory", "gateway"];
 
 fn free_port(host: &str) -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind((host, 0)).with_context(|| format!("binding {host}:0"))?;
