@@ -61,33 +61,74 @@ COMMIT;
 "#;
 
 pub async fn run(o: Options) -> anyhow::Result<()> {
-    let name = format!("creneau_bench_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(format!("{}/postgres", o.postgres)).await.context("connecting to PostgreSQL")?;
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
-    let url = format!("{}/{name}", o.postgres);
-    let result = bench(&o, &url).await;
-    if !o.keep {
-        admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
-    } else {
-        println!("database kept: {url}");
+    let scratch = ScratchDatabase::create(&o.postgres, "creneau_bench").await?;
+    let result = bench(&o, &scratch.url).await;
+    if o.keep {
+        println!("database kept: {}", scratch.url);
+        return result;
     }
+    scratch.drop().await?;
     result
 }
 
-async fn bench(o: &Options, url: &str) -> anyhow::Result<()> {
-    let db = creneau_kit::db::connect(&DatabaseSettings::new(url)).await?;
+/// A database made for one run on a PostgreSQL server, dropped after it.
+pub struct ScratchDatabase {
+    admin: sea_orm::DatabaseConnection,
+    name: String,
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    pub async fn create(server: &str, prefix: &str) -> anyhow::Result<Self> {
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(format!("{server}/postgres")).await.context("connecting to PostgreSQL")?;
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+        Ok(Self { admin, url: format!("{server}/{name}"), name })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub async fn drop(self) -> anyhow::Result<()> {
+        self.admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await?;
+        Ok(())
+    }
+}
+
+/// pgbench alone, on a scratch database of its own: slot-inventory's
+/// booking transaction at `clients` concurrency, the physical limit the
+/// service is compared with.
+pub async fn baseline(server: &str, clients: usize, transactions: usize) -> anyhow::Result<(f64, Latency)> {
+    let scratch = ScratchDatabase::create(server, "creneau_baseline").await?;
+    let db = creneau_kit::db::connect(&DatabaseSettings::new(&scratch.url)).await?;
     creneau_migrations::up("slot-inventory", &db).await?;
+    let slots = 500;
+    seed_bench_slots(&db, slots).await?;
+    let result = pgbench(clients, transactions, slots, &scratch.url).await;
+    db.close().await?;
+    scratch.drop().await?;
+    result
+}
+
+async fn seed_bench_slots(db: &sea_orm::DatabaseConnection, slots: usize) -> anyhow::Result<()> {
     let start = (Utc::now() + chrono::Duration::days(2)).format("%Y-%m-%d 09:00:00+00");
     db.execute_unprepared(&format!(
         "INSERT INTO slots (id, centre_id, vaccine, starts_at, ends_at, capacity, booked, created_at, status) \
          SELECT 'bench-' || lpad(i::text, 6, '0'), 'bench-centre', 'janssen', \
                 TIMESTAMPTZ '{start}' + (i || ' minutes')::interval, \
                 TIMESTAMPTZ '{start}' + (i || ' minutes')::interval + interval '15 minutes', 1000000, 0, now(), 'open' \
-         FROM generate_series(1, {}) AS i",
-        o.slots
+         FROM generate_series(1, {slots}) AS i"
     ))
     .await?;
     db.execute_unprepared("VACUUM ANALYZE").await?;
+    Ok(())
+}
+
+async fn bench(o: &Options, url: &str) -> anyhow::Result<()> {
+    let db = creneau_kit::db::connect(&DatabaseSettings::new(url)).await?;
+    creneau_migrations::up("slot-inventory", &db).await?;
+    seed_bench_slots(&db, o.slots).await?;
     println!(
         "booking benchmark: {} clients, {} bookings per side, {} slots, PostgreSQL database {}",
         o.clients,
@@ -96,7 +137,7 @@ async fn bench(o: &Options, url: &str) -> anyhow::Result<()> {
         url.rsplit('/').next().unwrap_or("")
     );
 
-    let pg = pgbench(o, url).await?;
+    let pg = pgbench(o.clients, o.bookings, o.slots, url).await?;
     println!(
         "pgbench (same SQL)      : {:>8.0} bookings/s   p50 {}   p99 {}   max {}",
         pg.0,
@@ -139,15 +180,15 @@ fn which(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Throughput (transactions/s) and latencies of pgbench running the script.
-async fn pgbench(o: &Options, url: &str) -> anyhow::Result<(f64, Latency)> {
+async fn pgbench(clients: usize, transactions: usize, slots: usize, url: &str) -> anyhow::Result<(f64, Latency)> {
     let dir = tempfile::tempdir()?;
     let script = dir.path().join("booking.sql");
     std::fs::write(&script, PGBENCH_SCRIPT)?;
-    let per_client = o.bookings / o.clients;
+    let per_client = (transactions / clients).max(1);
     let output = tokio::process::Command::new(pgbench_binary()?)
         .args(["-n", "-M", "prepared", "-j", "2", "-l"])
-        .args(["-c", &o.clients.to_string(), "-t", &per_client.to_string()])
-        .args(["-D", &format!("nslots={}", o.slots)])
+        .args(["-c", &clients.to_string(), "-t", &per_client.to_string()])
+        .args(["-D", &format!("nslots={slots}")])
         .arg("--log-prefix")
         .arg(dir.path().join("log"))
         .arg("-f")

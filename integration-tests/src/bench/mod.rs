@@ -2,4 +2,4 @@
 
 pub mod booking;
 pub mod search;
-mod stats;
+pub mod stats;

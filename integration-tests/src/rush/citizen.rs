@@ -1,0 +1,307 @@
+//! One citizen's morning, as a person in a browser lives it: check
+//! eligibility, search near home (refreshing while nothing is published
+//! yet), open a centre, list its slots, hold one, fill in the form, book;
+//! on a refusal try another place, up to a number of attempts; leave when
+//! patience runs out. Some cancel a little later.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use super::browser::{Browser, Reply};
+use super::geography::{DEMAND_SKEW, near, pick_city};
+use super::record::{CitizenRecord, Endpoint, Fate, Live, Sample};
+use super::scenario::Scenario;
+
+pub struct Crowd {
+    pub browser: Browser,
+    pub scenario: Scenario,
+    /// Bookings open.
+    pub opens_at: Instant,
+}
+
+/// How searches stop being worth repeating after the opening.
+const EMPTY_SEARCHES_BEFORE_GIVING_UP: u32 = 3;
+
+struct Citizen<'a> {
+    crowd: &'a Crowd,
+    index: usize,
+    rng: StdRng,
+    samples: Vec<Sample>,
+    deadline: Instant,
+    /// Whether the last request got no usable answer.
+    failing: bool,
+    attempts: u32,
+}
+
+/// Lives citizen `index`'s morning from `arrived`; returns what happened
+/// and every request's sample.
+pub async fn live(crowd: Arc<Crowd>, index: usize, arrived: Instant) -> (CitizenRecord, Vec<Sample>) {
+    Live::bump(&crowd.browser.live.arrived);
+    let arrived_ms = crowd.browser.ms_since_start();
+    let mut me = Citizen {
+        crowd: &crowd,
+        index,
+        rng: StdRng::seed_from_u64(crowd.scenario.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        samples: Vec::with_capacity(16),
+        // Those waiting before the opening count their patience from it.
+        deadline: arrived.max(crowd.opens_at) + crowd.scenario.patience,
+        failing: false,
+        attempts: 0,
+    };
+    let (fate, booking) = me.journey().await;
+    let mut record = CitizenRecord {
+        arrived_ms,
+        ended_ms: crowd.browser.ms_since_start(),
+        fate,
+        booked_ms: booking.as_ref().map(|_| crowd.browser.ms_since_start()),
+        reference: booking.as_ref().map(|b| b.0.clone()),
+        cancelled: false,
+        cancel_unanswered: false,
+    };
+    if let Some((reference, secret)) = booking {
+        Live::bump(&crowd.browser.live.booked);
+        if me.rng.random_bool(crowd.scenario.cancel_share.clamp(0.0, 1.0)) {
+            match me.cancel(&reference, &secret).await {
+                Some(done) => record.cancelled = done,
+                None => record.cancel_unanswered = true,
+            }
+        }
+    }
+    Live::bump(&crowd.browser.live.finished);
+    (record, me.samples)
+}
+
+impl Citizen<'_> {
+    fn browser(&self) -> &Browser {
+        &self.crowd.browser
+    }
+
+    async fn send(&mut self, endpoint: Endpoint, request: reqwest::RequestBuilder) -> Reply {
+        let reply = self.crowd.browser.send(&mut self.samples, endpoint, request).await;
+        self.failing = reply.outcome.is_failure();
+        reply
+    }
+
+    async fn pause(&mut self, from_ms: u64, to_ms: u64) {
+        tokio::time::sleep(Duration::from_millis(self.rng.random_range(from_ms..=to_ms))).await;
+    }
+
+    /// After an error page: wait a little, as a person would, then retry.
+    async fn back_off(&mut self) {
+        self.pause(1_000, 3_000).await;
+    }
+
+    fn out_of_patience(&self) -> Option<Fate> {
+        (Instant::now() >= self.deadline).then_some(if self.failing { Fate::NoAnswer } else { Fate::GaveUpWaiting })
+    }
+
+    /// A refused place: another try, or the end.
+    fn lost_race(&mut self) -> Option<Fate> {
+        self.attempts += 1;
+        (self.attempts >= self.crowd.scenario.attempts).then_some(Fate::GaveUpRaces)
+    }
+
+    /// An answer no correct server gives to this client: counted apart.
+    fn unexpected(&mut self) -> Fate {
+        Live::bump(&self.browser().live.unexpected);
+        Fate::NoAnswer
+    }
+
+    async fn journey(&mut self) -> (Fate, Option<(String, String)>) {
+        let city = pick_city(&mut self.rng, DEMAND_SKEW);
+        let (lat, lon) = near(&mut self.rng, city, 15.0);
+        let birth_date = format!(
+            "{}-{:02}-{:02}",
+            self.rng.random_range(1925..1946),
+            self.rng.random_range(1..=12),
+            self.rng.random_range(1..=28)
+        );
+        let attestation = loop {
+            if let Some(fate) = self.out_of_patience() {
+                return (fate, None);
+            }
+            let body = json!({ "birth_date": birth_date, "conditions": [], "dose": 1 });
+            let reply = self.send(Endpoint::Eligibility, self.browser().post("/api/v1/eligibility").json(&body)).await;
+            match reply.status() {
+                Some(200) if reply.body["eligible"] == true => {
+                    break reply.body["attestation"].as_str().unwrap_or_default().to_owned();
+                }
+                Some(s) if s < 500 => return (self.unexpected(), None),
+                _ => self.back_off().await,
+            }
+        };
+        let citizen = json!({
+            "first_name": "Rush",
+            "last_name": format!("Citoyen{}", self.index),
+            "birth_date": birth_date,
+            "email": format!("citoyen{}@example.fr", self.index),
+        });
+        let search = format!("/api/v1/centres?lat={lat:.5}&lon={lon:.5}&radius_km=40&limit=10");
+        let mut empty_searches = 0;
+        loop {
+            if let Some(fate) = self.out_of_patience() {
+                return (fate, None);
+            }
+            let reply = self.send(Endpoint::Search, self.browser().get(&search)).await;
+            match reply.status() {
+                Some(200) => {}
+                Some(s) if s < 500 => return (self.unexpected(), None),
+                _ => {
+                    self.back_off().await;
+                    continue;
+                }
+            }
+            let open: Vec<String> = reply.body["centres"]
+                .as_array()
+                .map(|all| {
+                    all.iter()
+                        .filter(|c| c["available_slots_7d"].as_u64().unwrap_or(0) > 0 || !c["next_slot"].is_null())
+                        .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if open.is_empty() {
+                if Instant::now() < self.crowd.opens_at {
+                    // Waiting for the opening: refresh every few seconds.
+                    self.pause(2_000, 5_000).await;
+                    continue;
+                }
+                empty_searches += 1;
+                if empty_searches >= EMPTY_SEARCHES_BEFORE_GIVING_UP {
+                    return (Fate::NoSlotLeft, None);
+                }
+                self.pause(2_000, 4_000).await;
+                continue;
+            }
+            empty_searches = 0;
+            // Most take the nearest centre with room, some look further.
+            let pick = if self.rng.random_bool(0.6) { 0 } else { self.rng.random_range(0..open.len().min(3)) };
+            match self.try_centre(&open[pick], &attestation, &citizen).await {
+                Ok(Some(booking)) => return (Fate::Booked, Some(booking)),
+                Ok(None) => {}
+                Err(fate) => return (fate, None),
+            }
+        }
+    }
+
+    /// Opens a centre's page and tries its earliest places. `Ok(None)`:
+    /// back to the search; `Err`: the citizen's morning is over.
+    async fn try_centre(
+        &mut self,
+        centre: &str,
+        attestation: &str,
+        citizen: &Value,
+    ) -> Result<Option<(String, String)>, Fate> {
+        let reply = self.send(Endpoint::Centre, self.browser().get(&format!("/api/v1/centres/{centre}"))).await;
+        if reply.status() != Some(200) {
+            return self.failed_page(&reply).await;
+        }
+        let path = format!("/api/v1/centres/{centre}/slots?days=14");
+        let reply = self.send(Endpoint::Slots, self.browser().get(&path)).await;
+        if reply.status() != Some(200) {
+            return self.failed_page(&reply).await;
+        }
+        let mut slots: Vec<(String, String)> = reply.body["slots"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter(|s| s["remaining"].as_u64().unwrap_or(0) > 0)
+                    .filter_map(|s| Some((s["starts_at"].as_str()?.to_owned(), s["id"].as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        slots.sort();
+        // People click one of the first few places shown, not always the first.
+        let shown = slots.len().min(6);
+        if shown > 1 {
+            let first = self.rng.random_range(0..shown);
+            slots.swap(0, first);
+        }
+        for (_, slot) in slots.into_iter().take(3) {
+            if let Some(fate) = self.out_of_patience() {
+                return Err(fate);
+            }
+            self.pause(200, 800).await;
+            let body = json!({ "slot_id": slot, "attestation": attestation });
+            let reply = self.send(Endpoint::Hold, self.browser().post("/api/v1/holds").json(&body)).await;
+            let hold_id = match reply.status() {
+                Some(201) => reply.body["hold_id"].as_str().unwrap_or_default().to_owned(),
+                Some(409) => match self.lost_race() {
+                    Some(fate) => return Err(fate),
+                    None => continue,
+                },
+                Some(s) if s < 500 => return Err(self.unexpected()),
+                _ => {
+                    self.back_off().await;
+                    continue;
+                }
+            };
+            // Filling in the form.
+            self.pause(1_000, 3_000).await;
+            return self.book(&hold_id, attestation, citizen).await;
+        }
+        Ok(None)
+    }
+
+    /// Books a held place, retrying with the same idempotency key until
+    /// an answer comes: a retried request never books twice.
+    async fn book(&mut self, hold: &str, attestation: &str, citizen: &Value) -> Result<Option<(String, String)>, Fate> {
+        let key = uuid::Uuid::new_v4().to_string();
+        let body = json!({ "hold_id": hold, "attestation": attestation, "citizen": citizen });
+        loop {
+            let request = self.browser().post("/api/v1/bookings").header("idempotency-key", &key).json(&body);
+            let reply = self.send(Endpoint::Book, request).await;
+            match reply.status() {
+                Some(200 | 201) => {
+                    let reference = reply.body["reference"].as_str().unwrap_or_default().to_owned();
+                    let secret = reply.body["secret"].as_str().unwrap_or_default().to_owned();
+                    return Ok(Some((reference, secret)));
+                }
+                // The hold lapsed, or no second-dose place was left.
+                Some(409) => return self.lost_race().map_or(Ok(None), Err),
+                Some(s) if s < 500 => return Err(self.unexpected()),
+                _ => {
+                    if let Some(fate) = self.out_of_patience() {
+                        return Err(fate);
+                    }
+                    self.back_off().await;
+                }
+            }
+        }
+    }
+
+    /// A centre page that did not load: retry from the search.
+    async fn failed_page(&mut self, reply: &Reply) -> Result<Option<(String, String)>, Fate> {
+        match reply.status() {
+            // Closed or unpublished in the meantime.
+            Some(404) => Ok(None),
+            Some(s) if s < 500 => Err(self.unexpected()),
+            _ => {
+                self.back_off().await;
+                Ok(None)
+            }
+        }
+    }
+
+    /// `None` when no answer came: the booking may or may not be cancelled.
+    async fn cancel(&mut self, reference: &str, secret: &str) -> Option<bool> {
+        self.pause(2_000, 8_000).await;
+        for _ in 0..5 {
+            let request = self.browser().delete(&format!("/api/v1/bookings/{reference}")).bearer_auth(secret);
+            let reply = self.send(Endpoint::Cancel, request).await;
+            match reply.status() {
+                Some(200) => return Some(true),
+                Some(s) if s < 500 => {
+                    self.unexpected();
+                    return Some(false);
+                }
+                _ => self.back_off().await,
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,400 @@
+//! `rush`: the launch-day morning replayed against Créneau. A fresh
+//! platform (every service its own process, on a fresh PostgreSQL
+//! database) or a running gateway; centres and places that open at T;
+//! citizens arriving like a crowd; then figures, a chart, the invariants
+//! checked in the database, and pgbench as the physical baseline.
+
+mod analysis;
+mod arrivals;
+mod browser;
+mod chart;
+mod citizen;
+mod geography;
+mod monitor;
+mod processes;
+mod record;
+mod report;
+mod scenario;
+mod seed;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use creneau::Databases;
+use creneau_kit::DatabaseSettings;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+use crate::bench::booking::{ScratchDatabase, baseline};
+use crate::bench::stats::Latency;
+use browser::Browser;
+use citizen::Crowd;
+use record::{CitizenRecord, Live, Sample};
+use report::{Baseline, Generator, Ledger, Report};
+pub use scenario::{Preset, Scenario};
+
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    #[arg(long, value_enum, default_value = "smoke")]
+    preset: Preset,
+    #[arg(long)]
+    citizens: Option<usize>,
+    #[arg(long)]
+    centres: Option<usize>,
+    /// First-dose places on offer.
+    #[arg(long)]
+    places: Option<usize>,
+    /// Seconds from the start to the opening.
+    #[arg(long)]
+    opens_in: Option<u64>,
+    /// Seconds over which most citizens arrive after the opening.
+    #[arg(long)]
+    arrival_window: Option<u64>,
+    /// Seconds a citizen keeps trying.
+    #[arg(long)]
+    patience: Option<u64>,
+    /// Places a citizen tries before giving up.
+    #[arg(long)]
+    attempts: Option<u32>,
+    /// Requests the generator keeps in flight at most.
+    #[arg(long)]
+    connections: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// PostgreSQL server: a fresh database is made on it for the run, and
+    /// pgbench's on it too.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres: String,
+    /// Measure this running gateway instead of starting a platform.
+    #[arg(long, requires_all = ["centre_directory", "slot_inventory"])]
+    target: Option<String>,
+    /// With --target: the centre directory's gRPC address, for seeding.
+    #[arg(long)]
+    centre_directory: Option<String>,
+    /// With --target: slot-inventory's gRPC address, for seeding.
+    #[arg(long)]
+    slot_inventory: Option<String>,
+    /// With --target: slot-inventory's database, for the places-left
+    /// series, the ledger and the invariants (read only).
+    #[arg(long, env = "RUSH_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Where the report, chart, service logs and maildir go.
+    #[arg(long, default_value = "rush-report")]
+    out: PathBuf,
+    /// Skip the pgbench baseline.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Keep the run's database.
+    #[arg(long)]
+    keep: bool,
+}
+
+impl Options {
+    fn scenario(&self) -> Scenario {
+        let mut s = Scenario::preset(self.preset);
+        let secs = Duration::from_secs;
+        s.citizens = self.citizens.unwrap_or(s.citizens);
+        s.centres = self.centres.unwrap_or(s.centres);
+        s.places = self.places.unwrap_or(s.places);
+        s.opens_in = self.opens_in.map_or(s.opens_in, secs);
+        s.arrival_window = self.arrival_window.map_or(s.arrival_window, secs);
+        s.patience = self.patience.map_or(s.patience, secs);
+        s.attempts = self.attempts.unwrap_or(s.attempts);
+        s.connections = self.connections.unwrap_or(s.connections);
+        s.seed = self.seed.unwrap_or(s.seed);
+        s
+    }
+}
+
+/// Where the crowd goes and what can be read behind it.
+struct Platform {
+    services: Option<processes::Services>,
+    scratch: Option<ScratchDatabase>,
+    gateway: String,
+    centre_directory: String,
+    slot_inventory: String,
+    database: Option<String>,
+}
+
+async fn platform(o: &Options) -> anyhow::Result<Platform> {
+    if let Some(target) = &o.target {
+        return Ok(Platform {
+            services: None,
+            scratch: None,
+            gateway: target.clone(),
+            centre_directory: o.centre_directory.clone().context("--centre-directory")?,
+            slot_inventory: o.slot_inventory.clone().context("--slot-inventory")?,
+            database: o.database_url.clone(),
+        });
+    }
+    let scratch = ScratchDatabase::create(&o.postgres, "creneau_rush").await?;
+    creneau::migrate_all(&Databases::Shared(scratch.url.clone())).await?;
+    let services = processes::Services::start(&scratch.url, &o.out).await?;
+    Ok(Platform {
+        gateway: services.gateway.clone(),
+        centre_directory: services.centre_directory.clone(),
+        slot_inventory: services.slot_inventory.clone(),
+        database: Some(scratch.url.clone()),
+        services: Some(services),
+        scratch: Some(scratch),
+    })
+}
+
+pub async fn run(o: Options) -> anyhow::Result<()> {
+    let scenario = o.scenario();
+    anyhow::ensure!(scenario.places >= scenario.centres, "fewer places than centres");
+    std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;
+    let mut platform = platform(&o).await?;
+    let result = rush(&o, &scenario, &mut platform).await;
+    if let Some(services) = platform.services.take() {
+        services.stop().await.context("stopping the services")?;
+    }
+    let report = finish(&o, result?).await?;
+    if let Some(scratch) = platform.scratch {
+        if o.keep {
+            println!("database kept: {}", scratch.url);
+        } else {
+            scratch.drop().await?;
+        }
+    }
+    verdict(&report)
+}
+
+/// What the crowd run leaves for the report.
+struct Run {
+    report: Report,
+    opens_s: f64,
+    ticks: Vec<monitor::Tick>,
+}
+
+async fn rush(o: &Options, scenario: &Scenario, platform: &mut Platform) -> anyhow::Result<Run> {
+    let mut rng = StdRng::seed_from_u64(scenario.seed);
+    let plan = seed::plan(scenario.centres, scenario.places, Utc::now() + scenario.opens_in, &mut rng);
+    eprintln!("seeding {} centres, {} first-dose places…", plan.centres.len(), scenario.places);
+    seed::publish_slots(&plan, &platform.slot_inventory).await.context("seeding slots")?;
+    let db = match &platform.database {
+        Some(url) => Some(creneau_kit::db::connect(&DatabaseSettings::new(url)).await?),
+        None => None,
+    };
+
+    // The clock starts now: T is `opens_in` away, centres go public at T.
+    let epoch = Instant::now();
+    let started_at = Utc::now();
+    let opens_at = epoch + scenario.opens_in;
+    let opens_at_utc = started_at + scenario.opens_in;
+    seed::publish_centres(&plan, &platform.centre_directory, opens_at_utc).await.context("publishing centres")?;
+    let browser = Browser::new(&platform.gateway, scenario.connections, scenario.request_timeout, epoch)?;
+    let crowd = Arc::new(Crowd { browser, scenario: scenario.clone(), opens_at });
+    let done = Arc::new(AtomicBool::new(false));
+    let watched = monitor::Watched {
+        services: platform.services.as_ref().map(|s| s.pids()).unwrap_or_default(),
+        db: db.clone().map(|db| (db, plan.second_doses_from)),
+        citizens: scenario.citizens as u64,
+    };
+    let monitor = tokio::spawn(monitor::watch(watched, crowd.clone(), done.clone()));
+
+    let schedule = arrivals::schedule(scenario, &mut rng);
+    let mut citizens = tokio::task::JoinSet::new();
+    for (index, at) in schedule.into_iter().enumerate() {
+        tokio::time::sleep_until((epoch + at).into()).await;
+        citizens.spawn(citizen::live(crowd.clone(), index, Instant::now()));
+    }
+    let mut records: Vec<CitizenRecord> = Vec::with_capacity(scenario.citizens);
+    let mut samples: Vec<Sample> = Vec::new();
+    while let Some(joined) = citizens.join_next().await {
+        let (record, mine) = joined.context("a citizen task panicked")?;
+        records.push(record);
+        samples.extend(mine);
+    }
+    done.store(true, Relaxed);
+    let ticks = monitor.await?;
+    let duration_s = epoch.elapsed().as_secs_f64();
+    let opens_ms = scenario.opens_in.as_millis() as u32;
+
+    let seconds = analysis::series(&samples, &records, &ticks, opens_ms);
+    let selling = analysis::selling(&records, &seconds, &ticks, opens_ms);
+    let opens_s = scenario.opens_in.as_secs_f64();
+    let (cpu_mean, cpu_peak) = cpu_over(&ticks, opens_s, opens_s + selling.window_s.max(1.0));
+    let mut statuses = BTreeMap::new();
+    for s in &samples {
+        *statuses.entry(s.outcome.label()).or_insert(0) += 1;
+    }
+    let citizens = analysis::fates(&records);
+    let generator = generator(scenario, &samples, &ticks, &cpu_mean, &cpu_peak);
+    let (ledger, invariants) = match &db {
+        Some(db) => {
+            (Some(ledger(db, &records).await?), Some(creneau_slot_inventory::invariants::check(db, Utc::now()).await?))
+        }
+        None => (None, None),
+    };
+    let report = Report {
+        scenario: scenario.clone(),
+        target: o.target.clone().unwrap_or_else(|| "a fresh platform (one process per service)".into()),
+        started_at: started_at.to_rfc3339(),
+        duration_s,
+        places_offered: Some(plan.centres.iter().map(seed::CentrePlan::places).sum()),
+        definite_answers: records.iter().filter(|r| r.fate.is_definite()).count() as u64,
+        citizens,
+        selling,
+        endpoints: analysis::endpoints(&samples),
+        statuses,
+        unexpected_answers: Live::get(&crowd.browser.live.unexpected),
+        generator,
+        cpu_mean,
+        cpu_peak,
+        baseline: None,
+        ledger,
+        invariants,
+        series: seconds,
+    };
+    Ok(Run { report, opens_s, ticks })
+}
+
+/// The baseline (once the services are stopped, so it has the machine to
+/// itself), then the summary, JSON and chart.
+async fn finish(o: &Options, run: Run) -> anyhow::Result<Report> {
+    let mut report = run.report;
+    if !o.no_baseline {
+        // pgbench gets as many connections as slot-inventory's pool: the
+        // concurrency at which bookings reach the database.
+        let clients = DatabaseSettings::new(&o.postgres).pool_size() as usize;
+        let transactions = (report.selling.bookings as usize).clamp(2_000, 20_000);
+        eprintln!("pgbench baseline: {transactions} booking transactions at {clients} clients…");
+        let (tps, latency): (f64, Latency) = baseline(&o.postgres, clients, transactions).await?;
+        report.baseline = Some(Baseline {
+            clients,
+            transactions,
+            pgbench_tps: tps,
+            pgbench_p50_ms: latency.p50.as_secs_f64() * 1000.0,
+            pgbench_p99_ms: latency.p99.as_secs_f64() * 1000.0,
+            ratio: report.selling.bookings_per_s / tps,
+        });
+    }
+    report.print();
+    let stem = format!("rush-{}", serde_json::to_value(report.scenario.preset)?.as_str().unwrap_or("custom"));
+    let json = o.out.join(format!("{stem}.json"));
+    report.write_json(&json)?;
+    let svg = o.out.join(format!("{stem}.svg"));
+    let title = format!(
+        "Créneau rush: {} citizens, {} places, {} centres — {:.0} bookings/s",
+        report.citizens.values().sum::<u64>(),
+        report.places_offered.unwrap_or(0),
+        report.scenario.centres,
+        report.selling.bookings_per_s
+    );
+    chart::draw(&svg, &title, &report.series, &run.ticks, run.opens_s)?;
+    println!();
+    println!("  report: {}", json.display());
+    println!("  chart:  {}", svg.display());
+    Ok(report)
+}
+
+/// Fails the run on anything a correct platform never does; the smoke
+/// preset also holds the platform to no errors at all.
+fn verdict(report: &Report) -> anyhow::Result<()> {
+    let broken = report.broken_invariants();
+    if !broken.is_empty() {
+        let names: Vec<&str> = broken.iter().map(|c| c.name).collect();
+        bail!("INVARIANTS BROKEN: {}", names.join(", "));
+    }
+    if let Some(ledger) = &report.ledger
+        && ledger.acknowledged_but_missing > 0
+    {
+        bail!("{} acknowledged bookings are missing from the database", ledger.acknowledged_but_missing);
+    }
+    if report.unexpected_answers > 0 {
+        bail!("{} unexpected answers (4xx a correct server never gives this client)", report.unexpected_answers);
+    }
+    if report.scenario.preset == Preset::Smoke {
+        let (errors, timeouts) = (report.server_errors(), report.timeouts());
+        if errors + timeouts > 0 {
+            bail!("smoke: {errors} 5xx and {timeouts} timeouts at a load this machine must hold");
+        }
+        if report.selling.bookings == 0 {
+            bail!("smoke: nobody booked");
+        }
+    }
+    Ok(())
+}
+
+/// Mean and peak CPU per component between two instants of the run.
+fn cpu_over(ticks: &[monitor::Tick], from_s: f64, to_s: f64) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
+    let window: Vec<&monitor::Tick> = ticks.iter().filter(|t| t.at_s >= from_s && t.at_s <= to_s + 1.0).collect();
+    let mut mean = BTreeMap::new();
+    let mut peak = BTreeMap::new();
+    for tick in &window {
+        for (component, pct) in &tick.cpu {
+            *mean.entry(component.clone()).or_insert(0.0) += pct / window.len() as f64;
+            let top = peak.entry(component.clone()).or_insert(0.0f64);
+            *top = top.max(*pct);
+        }
+        *mean.entry("whole machine (% of all cores)".to_owned()).or_insert(0.0) +=
+            tick.machine_busy / window.len() as f64;
+        let top = peak.entry("whole machine (% of all cores)".to_owned()).or_insert(0.0f64);
+        *top = top.max(tick.machine_busy);
+    }
+    (mean, peak)
+}
+
+fn generator(
+    scenario: &Scenario,
+    samples: &[Sample],
+    ticks: &[monitor::Tick],
+    mean: &BTreeMap<String, f64>,
+    peak: &BTreeMap<String, f64>,
+) -> Generator {
+    let mut lags: Vec<u32> = ticks.iter().map(|t| (t.generator_lag_ms * 1000.0) as u32).collect();
+    lags.sort_unstable();
+    let mut waits: Vec<u32> = samples.iter().map(|s| s.queued_us).collect();
+    waits.sort_unstable();
+    let lag_p99 = f64::from(analysis::quantile(&lags, 0.99)) / 1000.0;
+    let wait_p99 = f64::from(analysis::quantile(&waits, 0.99)) / 1000.0;
+    let mut warnings = Vec::new();
+    if lag_p99 > 100.0 {
+        warnings.push(format!("its timers ran {lag_p99:.0} ms late (p99): it is short of CPU"));
+    }
+    if wait_p99 > 100.0 {
+        warnings.push(format!("requests waited {wait_p99:.0} ms for a connection (p99): raise --connections"));
+    }
+    Generator {
+        connections: scenario.connections,
+        cpu_mean_pct: mean.get("load generator").copied().unwrap_or(0.0),
+        cpu_peak_pct: peak.get("load generator").copied().unwrap_or(0.0),
+        timer_lag_p99_ms: lag_p99,
+        connection_wait_p99_ms: wait_p99,
+        warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
+    }
+}
+
+/// Every acknowledged booking against the database's own list.
+async fn ledger(db: &DatabaseConnection, records: &[CitizenRecord]) -> anyhow::Result<Ledger> {
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT reference, status FROM bookings",
+        ))
+        .await?;
+    let mut stored: HashMap<String, String> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        stored.insert(row.try_get("", "reference")?, row.try_get("", "status")?);
+    }
+    let mut missing = 0;
+    for r in records {
+        let Some(reference) = &r.reference else { continue };
+        let fine = match stored.remove(reference).as_deref() {
+            Some("cancelled") => r.cancelled || r.cancel_unanswered,
+            Some("confirmed") => !r.cancelled,
+            _ => false,
+        };
+        if !fine {
+            missing += 1;
+        }
+    }
+    Ok(Ledger { acknowledged_but_missing: missing, confirmed_unacknowledged: stored.len() as u64 })
+}

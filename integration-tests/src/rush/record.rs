@@ -1,0 +1,146 @@
+//! What the load generator saw: one sample per request, one record per
+//! citizen, and live counters for the progress line.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Endpoint {
+    Eligibility,
+    Search,
+    Centre,
+    Slots,
+    Hold,
+    Book,
+    Cancel,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 7] = [
+        Endpoint::Eligibility,
+        Endpoint::Search,
+        Endpoint::Centre,
+        Endpoint::Slots,
+        Endpoint::Hold,
+        Endpoint::Book,
+        Endpoint::Cancel,
+    ];
+
+    pub fn route(self) -> &'static str {
+        match self {
+            Endpoint::Eligibility => "POST /api/v1/eligibility",
+            Endpoint::Search => "GET /api/v1/centres",
+            Endpoint::Centre => "GET /api/v1/centres/{id}",
+            Endpoint::Slots => "GET /api/v1/centres/{id}/slots",
+            Endpoint::Hold => "POST /api/v1/holds",
+            Endpoint::Book => "POST /api/v1/bookings",
+            Endpoint::Cancel => "DELETE /api/v1/bookings/{ref}",
+        }
+    }
+}
+
+/// How a request ended, as the citizen's browser saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    Status(u16),
+    /// No answer within the request deadline.
+    Timeout,
+    /// Connection refused or reset: no HTTP answer at all.
+    Failed,
+}
+
+impl Outcome {
+    /// A failure the citizen can only retry: 5xx, timeout, broken connection.
+    pub fn is_failure(self) -> bool {
+        !matches!(self, Outcome::Status(s) if s < 500)
+    }
+
+    pub fn label(self) -> String {
+        match self {
+            Outcome::Status(s) => s.to_string(),
+            Outcome::Timeout => "timeout".into(),
+            Outcome::Failed => "conn-error".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub endpoint: Endpoint,
+    pub outcome: Outcome,
+    /// When the answer came, ms since the run started.
+    pub done_ms: u32,
+    pub latency_us: u32,
+    /// Of which waiting for one of the generator's connections.
+    pub queued_us: u32,
+}
+
+/// How a citizen's morning ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fate {
+    Booked,
+    /// Searches after the opening offered nothing: a clear "none left".
+    NoSlotLeft,
+    /// Lost the race for every place tried, `attempts` times.
+    GaveUpRaces,
+    /// Patience ran out while pages still answered.
+    GaveUpWaiting,
+    /// Patience ran out on errors and timeouts: no answer at all.
+    NoAnswer,
+}
+
+impl Fate {
+    pub const ALL: [Fate; 5] = [Fate::Booked, Fate::NoSlotLeft, Fate::GaveUpRaces, Fate::GaveUpWaiting, Fate::NoAnswer];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Fate::Booked => "booked",
+            Fate::NoSlotLeft => "told none left",
+            Fate::GaveUpRaces => "gave up (lost races)",
+            Fate::GaveUpWaiting => "gave up (waited too long)",
+            Fate::NoAnswer => "no answer (errors, timeouts)",
+        }
+    }
+
+    /// Booked, or told plainly there is nothing left.
+    pub fn is_definite(self) -> bool {
+        matches!(self, Fate::Booked | Fate::NoSlotLeft)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CitizenRecord {
+    pub arrived_ms: u32,
+    pub ended_ms: u32,
+    pub fate: Fate,
+    /// When the booking was acknowledged.
+    pub booked_ms: Option<u32>,
+    pub reference: Option<String>,
+    pub cancelled: bool,
+    /// A cancellation was sent but its answer never came.
+    pub cancel_unanswered: bool,
+}
+
+/// Counters read by the progress line while the run goes on.
+#[derive(Default)]
+pub struct Live {
+    pub arrived: AtomicU64,
+    pub finished: AtomicU64,
+    pub booked: AtomicU64,
+    pub requests: AtomicU64,
+    pub server_errors: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub unexpected: AtomicU64,
+}
+
+impl Live {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Relaxed)
+    }
+
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+}

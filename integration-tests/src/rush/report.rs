@@ -1,0 +1,206 @@
+//! The run's report: a summary table on stdout and the same figures, with
+//! the per-second series, as JSON.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use creneau_slot_inventory::invariants::Check;
+use serde::Serialize;
+
+use super::analysis::{EndpointStats, Second, Selling};
+use super::scenario::Scenario;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub scenario: Scenario,
+    /// `processes` (fresh platform) or the gateway measured.
+    pub target: String,
+    pub started_at: String,
+    pub duration_s: f64,
+    pub places_offered: Option<u64>,
+    pub citizens: BTreeMap<&'static str, u64>,
+    pub definite_answers: u64,
+    pub selling: Selling,
+    pub endpoints: Vec<EndpointStats>,
+    pub statuses: BTreeMap<String, u64>,
+    /// Answers no correct server gives a well-behaved client (4xx other
+    /// than the expected conflicts): bugs, counted apart.
+    pub unexpected_answers: u64,
+    pub generator: Generator,
+    /// Mean and peak % of one core per component, over the selling window.
+    pub cpu_mean: BTreeMap<String, f64>,
+    pub cpu_peak: BTreeMap<String, f64>,
+    pub baseline: Option<Baseline>,
+    pub ledger: Option<Ledger>,
+    pub invariants: Option<Vec<Check>>,
+    pub series: Vec<Second>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Generator {
+    pub connections: usize,
+    pub cpu_mean_pct: f64,
+    pub cpu_peak_pct: f64,
+    pub timer_lag_p99_ms: f64,
+    pub connection_wait_p99_ms: f64,
+    /// Set when the generator itself may have limited the run.
+    pub warning: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Baseline {
+    pub clients: usize,
+    pub transactions: usize,
+    pub pgbench_tps: f64,
+    pub pgbench_p50_ms: f64,
+    pub pgbench_p99_ms: f64,
+    /// Acknowledged bookings per second over the selling window ÷ pgbench tps.
+    pub ratio: f64,
+}
+
+/// Acknowledged bookings against the database.
+#[derive(Debug, Serialize)]
+pub struct Ledger {
+    /// Acknowledged, not cancelled, yet not confirmed in the database.
+    pub acknowledged_but_missing: u64,
+    /// Confirmed in the database though no citizen was told (a request
+    /// that committed after its client gave up waiting).
+    pub confirmed_unacknowledged: u64,
+}
+
+impl Report {
+    pub fn broken_invariants(&self) -> Vec<&Check> {
+        self.invariants.iter().flatten().filter(|c| !c.holds()).collect()
+    }
+
+    pub fn server_errors(&self) -> u64 {
+        self.statuses.iter().filter(|(k, _)| k.starts_with('5')).map(|(_, v)| v).sum()
+    }
+
+    pub fn timeouts(&self) -> u64 {
+        self.statuses.get("timeout").copied().unwrap_or(0) + self.statuses.get("conn-error").copied().unwrap_or(0)
+    }
+
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        std::fs::write(path, serde_json::to_vec_pretty(self)?)?;
+        Ok(())
+    }
+
+    pub fn print(&self) {
+        let s = &self.scenario;
+        let total: u64 = self.citizens.values().sum();
+        println!();
+        println!("Rush ({:?}) against {} — {:.0} s", s.preset, self.target, self.duration_s);
+        println!(
+            "  {} citizens for {} places at {} centres; opening T = start + {:.0} s; {:.0} % early; burst over {:.0} s",
+            total,
+            self.places_offered.map_or("?".into(), |p| p.to_string()),
+            s.centres,
+            s.opens_in.as_secs_f64(),
+            s.early_share * 100.0,
+            s.arrival_window.as_secs_f64()
+        );
+        println!();
+        println!("  Citizens");
+        for (fate, n) in &self.citizens {
+            println!("    {fate:<30} {n:>8}  {:>5.1} %", pct(*n, total));
+        }
+        println!(
+            "    {:<30} {:>8}  {:>5.1} %",
+            "definite answer",
+            self.definite_answers,
+            pct(self.definite_answers, total)
+        );
+        let b = &self.selling;
+        println!();
+        println!("  Selling");
+        println!("    bookings acknowledged          {:>8}  ({} cancelled later)", b.bookings, b.cancelled);
+        println!(
+            "    bookings/s (T → last booking)  {:>8.1}  over {:.1} s; peak {}/s",
+            b.bookings_per_s, b.window_s, b.peak_bookings_per_s
+        );
+        println!(
+            "    sold out after                 {:>8}",
+            b.sold_out_after_s.map_or("never".into(), |t| format!("{t:.1} s"))
+        );
+        println!("    places unsold at the end       {:>8}", opt(b.unsold_at_end));
+        println!(
+            "    left empty-handed while places were unsold {} (at worst {} places left)",
+            opt(b.left_while_places_unsold),
+            opt(b.most_unsold_when_one_left)
+        );
+        if let Some(base) = &self.baseline {
+            println!(
+                "    pgbench, same booking SQL      {:>8.0} tps at {} clients (p50 {:.1} ms, p99 {:.1} ms) → ratio {:.2}",
+                base.pgbench_tps, base.clients, base.pgbench_p50_ms, base.pgbench_p99_ms, base.ratio
+            );
+        }
+        println!();
+        println!(
+            "  {:<32} {:>8} {:>9} {:>9} {:>9} {:>9}  answers",
+            "Endpoint", "requests", "p50 ms", "p95 ms", "p99 ms", "max ms"
+        );
+        for e in &self.endpoints {
+            let outcomes: Vec<String> = e.outcomes.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            println!(
+                "  {:<32} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1}  {}",
+                e.route,
+                e.requests,
+                e.p50_ms,
+                e.p95_ms,
+                e.p99_ms,
+                e.max_ms,
+                outcomes.join(" ")
+            );
+        }
+        println!();
+        println!("  CPU, % of one core (mean / peak over the selling window)");
+        for (component, mean) in &self.cpu_mean {
+            println!("    {component:<18} {mean:>6.0} / {:>4.0}", self.cpu_peak.get(component).copied().unwrap_or(0.0));
+        }
+        let g = &self.generator;
+        println!(
+            "    generator: {} connections, timer lag p99 {:.1} ms, connection wait p99 {:.1} ms{}",
+            g.connections,
+            g.timer_lag_p99_ms,
+            g.connection_wait_p99_ms,
+            g.warning.as_deref().map(|w| format!(" — WARNING: {w}")).unwrap_or_default()
+        );
+        println!();
+        println!(
+            "  Errors: {} 5xx, {} timeouts or broken connections, {} unexpected answers",
+            self.server_errors(),
+            self.timeouts(),
+            self.unexpected_answers
+        );
+        if let Some(ledger) = &self.ledger {
+            println!(
+                "  Ledger: {} acknowledged bookings missing, {} confirmed without the citizen being told",
+                ledger.acknowledged_but_missing, ledger.confirmed_unacknowledged
+            );
+        }
+        match &self.invariants {
+            Some(checks) => {
+                println!("  Invariants (database):");
+                for c in checks {
+                    println!(
+                        "    {} {:<17} {} violations — {}",
+                        if c.holds() { "ok  " } else { "FAIL" },
+                        c.name,
+                        c.violations,
+                        c.rule
+                    );
+                }
+            }
+            None => println!("  Invariants: not checked (no database access)"),
+        }
+    }
+}
+
+fn pct(n: u64, total: u64) -> f64 {
+    if total == 0 { 0.0 } else { 100.0 * n as f64 / total as f64 }
+}
+
+fn opt<T: ToString>(value: Option<T>) -> String {
+    value.map_or("?".into(), |v| v.to_string())
+}
