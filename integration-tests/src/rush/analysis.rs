@@ -2,10 +2,12 @@
 //! the report: latency percentiles per endpoint, status counts, the
 //! per-second series, sell-out, and who left while places were unsold.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::citizen::SEARCH_RADIUS_KM;
+use super::geography::distance_km;
 use super::monitor::Tick;
 use super::record::{CitizenRecord, Endpoint, Fate, Outcome, Sample};
 
@@ -63,7 +65,7 @@ pub fn endpoints(samples: &[Sample]) -> Vec<EndpointStats> {
             latencies.sort_unstable();
             let mut outcomes = BTreeMap::new();
             for s in &mine {
-                *outcomes.entry(s.outcome.label()).or_insert(0) += 1;
+                *outcomes.entry(s.label()).or_insert(0) += 1;
             }
             Some(EndpointStats {
                 route: endpoint.route(),
@@ -143,24 +145,41 @@ pub struct Selling {
     /// Seconds after the opening when no first-dose place was left.
     pub sold_out_after_s: Option<f64>,
     pub unsold_at_end: Option<i64>,
-    /// Citizens who left without a booking while places were still unsold.
+    /// Citizens who left without a booking while places were still unsold
+    /// within their search radius.
     pub left_while_places_unsold: Option<u64>,
-    /// The most places unsold at a moment someone left empty-handed.
+    /// The most such places at a moment someone left empty-handed.
     pub most_unsold_when_one_left: Option<i64>,
+    /// Of those, citizens whose searches had said nothing was left.
+    pub told_none_left_wrongly: Option<u64>,
 }
 
-pub fn selling(citizens: &[CitizenRecord], seconds: &[Second], ticks: &[Tick], opens_ms: u32) -> Selling {
+/// Where each centre is, by id, to tell which places were within reach.
+pub type Centres = HashMap<String, (f64, f64)>;
+
+pub fn selling(
+    citizens: &[CitizenRecord],
+    seconds: &[Second],
+    ticks: &[Tick],
+    opens_ms: u32,
+    centres: &Centres,
+) -> Selling {
     let bookings = citizens.iter().filter(|c| c.booked_ms.is_some()).count() as u64;
     let last_booking = citizens.iter().filter_map(|c| c.booked_ms).max().unwrap_or(opens_ms);
     let window_s = f64::from(last_booking.saturating_sub(opens_ms)) / 1000.0;
     let opens_s = f64::from(opens_ms) / 1000.0;
     let sold_out_after_s = ticks.iter().find(|t| t.remaining_places == Some(0)).map(|t| t.at_s - opens_s);
     let with_db = ticks.iter().any(|t| t.remaining_places.is_some());
-    let unsold_at_left: Vec<i64> = citizens
+    let unsold_at_left: Vec<(Fate, i64)> = citizens
         .iter()
         .filter(|c| c.fate != Fate::Booked)
-        .filter_map(|c| tick_at(ticks, f64::from(c.ended_ms) / 1000.0)?.remaining_places)
-        .filter(|r| *r > 0)
+        .filter_map(|c| {
+            let tick = tick_at(ticks, f64::from(c.ended_ms) / 1000.0)?;
+            let reachable =
+                |id: &String| centres.get(id).is_some_and(|at| distance_km(*at, c.home) <= SEARCH_RADIUS_KM);
+            Some((c.fate, tick.remaining_by_centre.iter().filter(|(id, _)| reachable(id)).map(|(_, n)| *n).sum()))
+        })
+        .filter(|(_, left)| *left > 0)
         .collect();
     Selling {
         bookings,
@@ -171,7 +190,9 @@ pub fn selling(citizens: &[CitizenRecord], seconds: &[Second], ticks: &[Tick], o
         sold_out_after_s,
         unsold_at_end: ticks.iter().rev().find_map(|t| t.remaining_places),
         left_while_places_unsold: with_db.then_some(unsold_at_left.len() as u64),
-        most_unsold_when_one_left: unsold_at_left.iter().max().copied(),
+        most_unsold_when_one_left: unsold_at_left.iter().map(|(_, n)| *n).max(),
+        told_none_left_wrongly: with_db
+            .then_some(unsold_at_left.iter().filter(|(fate, _)| *fate == Fate::NoSlotLeft).count() as u64),
     }
 }
 
@@ -184,7 +205,7 @@ mod tests {
     use super::*;
 
     fn sample(endpoint: Endpoint, outcome: Outcome, done_ms: u32, latency_us: u32) -> Sample {
-        Sample { endpoint, outcome, done_ms, latency_us, queued_us: 0 }
+        Sample { endpoint, outcome, problem: None, done_ms, latency_us, queued_us: 0 }
     }
 
     #[test]
@@ -206,6 +227,7 @@ mod tests {
         ];
         let citizens = vec![
             CitizenRecord {
+                home: (48.85, 2.35),
                 arrived_ms: 500,
                 ended_ms: 3_200,
                 fate: Fate::Booked,
@@ -215,6 +237,7 @@ mod tests {
                 cancel_unanswered: false,
             },
             CitizenRecord {
+                home: (48.85, 2.35),
                 arrived_ms: 2_100,
                 ended_ms: 3_900,
                 fate: Fate::GaveUpRaces,
@@ -224,20 +247,26 @@ mod tests {
                 cancel_unanswered: false,
             },
         ];
-        let tick = |at_s: f64, remaining| Tick {
+        // Paris has the places counted; Lyon's are out of reach.
+        let tick = |at_s: f64, remaining: i64| Tick {
             at_s,
-            remaining_places: Some(remaining),
+            remaining_places: Some(remaining + 100),
+            remaining_by_centre: [("paris".to_owned(), remaining), ("lyon".to_owned(), 100)].into(),
             cpu: BTreeMap::new(),
             machine_busy: 50.0,
             citizens_in_flight: 1,
             generator_lag_ms: 0.0,
         };
         let ticks = vec![tick(3.0, 4), tick(4.0, 3), tick(5.0, 0)];
+        let centres: Centres = [("paris".to_owned(), (48.86, 2.34)), ("lyon".to_owned(), (45.76, 4.84))].into();
         let seconds = series(&samples, &citizens, &ticks, 2_000);
         assert_eq!(seconds.iter().map(|s| s.t).collect::<Vec<_>>(), [-2, -1, 0, 1]);
         assert_eq!((seconds[3].bookings, seconds[3].shed, seconds[0].arrivals, seconds[2].arrivals), (1, 1, 1, 1));
-        let sold = selling(&citizens, &seconds, &ticks, 2_000);
-        assert_eq!(sold.sold_out_after_s, Some(3.0));
+        let sold = selling(&citizens, &seconds, &ticks, 2_000, &centres);
+        assert_eq!(sold.sold_out_after_s, None, "Lyon never sold out");
+        let mut sold_out = ticks.clone();
+        sold_out[2].remaining_places = Some(0);
+        assert_eq!(selling(&citizens, &seconds, &sold_out, 2_000, &centres).sold_out_after_s, Some(3.0));
         assert_eq!(sold.left_while_places_unsold, Some(1));
         assert_eq!(sold.most_unsold_when_one_left, Some(3));
         assert!((sold.bookings_per_s - 1.0 / 1.2).abs() < 1e-9);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::record::{Endpoint, Live, Outcome, Sample};
+use super::record::{Endpoint, Live, Outcome, Sample, problem_of};
 
 pub struct Browser {
     http: reqwest::Client,
@@ -95,9 +95,14 @@ impl Browser {
             Outcome::Timeout => Live::bump(&self.live.timeouts),
             _ => {}
         }
+        let problem = match outcome {
+            Outcome::Status(400..=499) => body["type"].as_str().and_then(problem_of),
+            _ => None,
+        };
         samples.push(Sample {
             endpoint,
             outcome,
+            problem,
             done_ms: self.ms_since_start(),
             latency_us: started.elapsed().as_micros() as u32,
             queued_us: queued.unwrap_or(self.timeout).as_micros() as u32,

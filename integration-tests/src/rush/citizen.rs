@@ -23,6 +23,8 @@ pub struct Crowd {
     pub opens_at: Instant,
 }
 
+/// How far from home citizens search.
+pub const SEARCH_RADIUS_KM: f64 = 40.0;
 /// How searches stop being worth repeating after the opening.
 const EMPTY_SEARCHES_BEFORE_GIVING_UP: u32 = 3;
 
@@ -35,6 +37,7 @@ struct Citizen<'a> {
     /// Whether the last request got no usable answer.
     failing: bool,
     attempts: u32,
+    home: (f64, f64),
 }
 
 /// Lives citizen `index`'s morning from `arrived`; returns what happened
@@ -42,10 +45,14 @@ struct Citizen<'a> {
 pub async fn live(crowd: Arc<Crowd>, index: usize, arrived: Instant) -> (CitizenRecord, Vec<Sample>) {
     Live::bump(&crowd.browser.live.arrived);
     let arrived_ms = crowd.browser.ms_since_start();
+    let mut rng = StdRng::seed_from_u64(crowd.scenario.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let city = pick_city(&mut rng, DEMAND_SKEW);
+    let home = near(&mut rng, city, 15.0);
     let mut me = Citizen {
         crowd: &crowd,
         index,
-        rng: StdRng::seed_from_u64(crowd.scenario.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        rng,
+        home,
         samples: Vec::with_capacity(16),
         // Those waiting before the opening count their patience from it.
         deadline: arrived.max(crowd.opens_at) + crowd.scenario.patience,
@@ -54,6 +61,7 @@ pub async fn live(crowd: Arc<Crowd>, index: usize, arrived: Instant) -> (Citizen
     };
     let (fate, booking) = me.journey().await;
     let mut record = CitizenRecord {
+        home,
         arrived_ms,
         ended_ms: crowd.browser.ms_since_start(),
         fate,
@@ -112,8 +120,7 @@ impl Citizen<'_> {
     }
 
     async fn journey(&mut self) -> (Fate, Option<(String, String)>) {
-        let city = pick_city(&mut self.rng, DEMAND_SKEW);
-        let (lat, lon) = near(&mut self.rng, city, 15.0);
+        let (lat, lon) = self.home;
         let birth_date = format!(
             "{}-{:02}-{:02}",
             self.rng.random_range(1925..1946),
@@ -140,7 +147,7 @@ impl Citizen<'_> {
             "birth_date": birth_date,
             "email": format!("citoyen{}@example.fr", self.index),
         });
-        let search = format!("/api/v1/centres?lat={lat:.5}&lon={lon:.5}&radius_km=40&limit=10");
+        let search = format!("/api/v1/centres?lat={lat:.5}&lon={lon:.5}&radius_km={SEARCH_RADIUS_KM}&limit=10");
         let mut empty_searches = 0;
         loop {
             if let Some(fate) = self.out_of_patience() {
@@ -201,30 +208,30 @@ impl Citizen<'_> {
             return self.failed_page(&reply).await;
         }
         let path = format!("/api/v1/centres/{centre}/slots?days=14");
-        let reply = self.send(Endpoint::Slots, self.browser().get(&path)).await;
-        if reply.status() != Some(200) {
-            return self.failed_page(&reply).await;
-        }
-        let mut slots: Vec<(String, String)> = reply.body["slots"]
-            .as_array()
-            .map(|all| {
-                all.iter()
-                    .filter(|s| s["remaining"].as_u64().unwrap_or(0) > 0)
-                    .filter_map(|s| Some((s["starts_at"].as_str()?.to_owned(), s["id"].as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        slots.sort();
-        // People click one of the first few places shown, not always the first.
-        let shown = slots.len().min(6);
-        if shown > 1 {
-            let first = self.rng.random_range(0..shown);
-            slots.swap(0, first);
-        }
-        for (_, slot) in slots.into_iter().take(3) {
+        // A refused place refreshes the page; after a few, back to the search.
+        for _ in 0..3 {
             if let Some(fate) = self.out_of_patience() {
                 return Err(fate);
             }
+            let reply = self.send(Endpoint::Slots, self.browser().get(&path)).await;
+            if reply.status() != Some(200) {
+                return self.failed_page(&reply).await;
+            }
+            let mut slots: Vec<(String, String)> = reply.body["slots"]
+                .as_array()
+                .map(|all| {
+                    all.iter()
+                        .filter(|s| s["remaining"].as_u64().unwrap_or(0) > 0)
+                        .filter_map(|s| Some((s["starts_at"].as_str()?.to_owned(), s["id"].as_str()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if slots.is_empty() {
+                return Ok(None);
+            }
+            slots.sort();
+            // People click one of the first few places shown, not always the first.
+            let slot = slots.swap_remove(self.rng.random_range(0..slots.len().min(6))).1;
             self.pause(200, 800).await;
             let body = json!({ "slot_id": slot, "attestation": attestation });
             let reply = self.send(Endpoint::Hold, self.browser().post("/api/v1/holds").json(&body)).await;

@@ -218,12 +218,13 @@ async fn rush(o: &Options, scenario: &Scenario, platform: &mut Platform) -> anyh
     let opens_ms = scenario.opens_in.as_millis() as u32;
 
     let seconds = analysis::series(&samples, &records, &ticks, opens_ms);
-    let selling = analysis::selling(&records, &seconds, &ticks, opens_ms);
+    let centres: analysis::Centres = plan.centres.iter().map(|c| (c.id.clone(), (c.lat, c.lon))).collect();
+    let selling = analysis::selling(&records, &seconds, &ticks, opens_ms, &centres);
     let opens_s = scenario.opens_in.as_secs_f64();
     let (cpu_mean, cpu_peak) = cpu_over(&ticks, opens_s, opens_s + selling.window_s.max(1.0));
     let mut statuses = BTreeMap::new();
     for s in &samples {
-        *statuses.entry(s.outcome.label()).or_insert(0) += 1;
+        *statuses.entry(s.label()).or_insert(0) += 1;
     }
     let citizens = analysis::fates(&records);
     let generator = generator(scenario, &samples, &ticks, &cpu_mean, &cpu_peak);

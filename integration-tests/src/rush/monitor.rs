@@ -23,6 +23,9 @@ pub struct Tick {
     pub at_s: f64,
     /// First-dose places not yet booked, from the database.
     pub remaining_places: Option<i64>,
+    /// The same, per centre.
+    #[serde(skip)]
+    pub remaining_by_centre: HashMap<String, i64>,
     /// % of one core, per component.
     pub cpu: BTreeMap<String, f64>,
     /// % of all cores, whole machine.
@@ -62,14 +65,15 @@ pub async fn watch(watched: Watched, crowd: Arc<Crowd>, done: Arc<AtomicBool>) -
         let now_machine = machine_ticks();
         let (busy, total) = (now_machine.0 - machine.0, now_machine.1 - machine.1);
         machine = now_machine;
-        let remaining = match &watched.db {
+        let by_centre = match &watched.db {
             Some((db, before)) => remaining_places(db, *before).await,
             None => None,
         };
         let l = &live.live;
         let tick = Tick {
             at_s: started.elapsed().as_secs_f64(),
-            remaining_places: remaining,
+            remaining_places: by_centre.as_ref().map(|c| c.values().sum()),
+            remaining_by_centre: by_centre.unwrap_or_default(),
             cpu: used.into_iter().map(|(k, t)| (k, 100.0 * t as f64 / ticks_per_s / elapsed)).collect(),
             machine_busy: if total > 0 { 100.0 * busy as f64 / total as f64 } else { 0.0 },
             citizens_in_flight: Live::get(&l.arrived) - Live::get(&l.finished),
@@ -122,14 +126,14 @@ async fn probe_lag(worst: Arc<AtomicU64>, done: Arc<AtomicBool>) {
     }
 }
 
-async fn remaining_places(db: &DatabaseConnection, before: DateTime<Utc>) -> Option<i64> {
+async fn remaining_places(db: &DatabaseConnection, before: DateTime<Utc>) -> Option<HashMap<String, i64>> {
     let sql = format!(
-        "SELECT CAST(COALESCE(SUM(capacity - booked), 0) AS BIGINT) FROM slots \
-         WHERE centre_id LIKE '{ID_PREFIX}%' AND status = 'open' AND starts_at < ?"
+        "SELECT centre_id, CAST(SUM(capacity - booked) AS BIGINT) AS remaining FROM slots \
+         WHERE centre_id LIKE '{ID_PREFIX}%' AND status = 'open' AND starts_at < ? GROUP BY centre_id"
     );
     let statement = creneau_kit::db::statement(db.get_database_backend(), &sql, [before.into()]);
-    let row = tokio::time::timeout(Duration::from_millis(900), db.query_one_raw(statement)).await.ok()?.ok()??;
-    row.try_get_by_index::<i64>(0).ok()
+    let rows = tokio::time::timeout(Duration::from_millis(900), db.query_all_raw(statement)).await.ok()?.ok()?;
+    rows.into_iter().map(|r| Some((r.try_get("", "centre_id").ok()?, r.try_get("", "remaining").ok()?))).collect()
 }
 
 /// Clock ticks per second of /proc's CPU times.

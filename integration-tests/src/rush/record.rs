@@ -65,10 +65,32 @@ impl Outcome {
     }
 }
 
+/// Problem types a 4xx may carry, named once so samples stay small.
+const PROBLEMS: [&str; 10] = [
+    "slot-full",
+    "hold-expired",
+    "no-second-dose-slot",
+    "already-booked",
+    "idempotency-conflict",
+    "validation",
+    "not-found",
+    "not-eligible",
+    "invalid-attestation",
+    "unauthorized",
+];
+
+/// The known problem type named by a problem+json `type` URI.
+pub fn problem_of(type_uri: &str) -> Option<&'static str> {
+    let slug = type_uri.rsplit('/').next()?;
+    PROBLEMS.iter().find(|p| **p == slug).copied().or(Some("other"))
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub endpoint: Endpoint,
     pub outcome: Outcome,
+    /// A 4xx answer's problem type.
+    pub problem: Option<&'static str>,
     /// When the answer came, ms since the run started.
     pub done_ms: u32,
     pub latency_us: u32,
@@ -110,8 +132,20 @@ impl Fate {
     }
 }
 
+impl Sample {
+    /// `201`, `409 slot-full`, `timeout`…
+    pub fn label(&self) -> String {
+        match self.problem {
+            Some(problem) => format!("{} {problem}", self.outcome.label()),
+            None => self.outcome.label(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CitizenRecord {
+    /// Where they searched from (lat, lon).
+    pub home: (f64, f64),
     pub arrived_ms: u32,
     pub ended_ms: u32,
     pub fate: Fate,

@@ -125,9 +125,10 @@ impl Report {
         );
         println!("    places unsold at the end       {:>8}", opt(b.unsold_at_end));
         println!(
-            "    left empty-handed while places were unsold {} (at worst {} places left)",
+            "    left empty-handed with places unsold within reach {} (at worst {} places; {} of them told none left)",
             opt(b.left_while_places_unsold),
-            opt(b.most_unsold_when_one_left)
+            opt(b.most_unsold_when_one_left),
+            opt(b.told_none_left_wrongly)
         );
         if let Some(base) = &self.baseline {
             println!(
