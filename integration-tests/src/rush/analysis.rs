@@ -98,7 +98,7 @@ pub fn series(samples: &[Sample], citizens: &[CitizenRecord], ticks: &[Tick], op
                 second.server_errors += 1;
             }
             Outcome::Status(code) if code >= 500 => second.server_errors += 1,
-            Outcome::Timeout => second.timeouts += 1,
+            Outcome::Timeout | Outcome::NotSent => second.timeouts += 1,
             _ => {}
         }
         latencies[i].push(s.latency_us);

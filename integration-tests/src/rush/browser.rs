@@ -87,12 +87,14 @@ impl Browser {
             Ok(Ok((status, body))) => (Outcome::Status(status), body),
             Ok(Err(error)) if is_timeout(&error) => (Outcome::Timeout, Value::Null),
             Ok(Err(_)) => (Outcome::Failed, Value::Null),
+            Err(_) if queued.is_none() => (Outcome::NotSent, Value::Null),
             Err(_) => (Outcome::Timeout, Value::Null),
         };
         Live::bump(&self.live.requests);
         match outcome {
             Outcome::Status(s) if s >= 500 => Live::bump(&self.live.server_errors),
             Outcome::Timeout => Live::bump(&self.live.timeouts),
+            Outcome::NotSent => Live::bump(&self.live.not_sent),
             _ => {}
         }
         let problem = match outcome {

@@ -313,7 +313,7 @@ fn verdict(report: &Report) -> anyhow::Result<()> {
         bail!("{} unexpected answers (4xx a correct server never gives this client)", report.unexpected_answers);
     }
     if report.scenario.preset == Preset::Smoke {
-        let (errors, timeouts) = (report.server_errors(), report.timeouts());
+        let (errors, timeouts) = (report.server_errors(), report.timeouts() + report.not_sent());
         if errors + timeouts > 0 {
             bail!("smoke: {errors} 5xx and {timeouts} timeouts at a load this machine must hold");
         }

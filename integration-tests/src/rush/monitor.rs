@@ -98,13 +98,14 @@ fn progress(tick: &Tick, l: &Live, citizens: u64, tty: bool) {
     let filled = (arrived as usize * width).checked_div(citizens as usize).unwrap_or(0).min(width);
     let bar: String = "█".repeat(filled) + &"░".repeat(width - filled);
     let line = format!(
-        "{:>6.1}s {bar} {arrived}/{citizens} arrived · {} in flight · {} booked · {} places left · {} 5xx · {} timeouts · CPU {:.0}%",
+        "{:>6.1}s {bar} {arrived}/{citizens} arrived · {} in flight · {} booked · {} places left · {} 5xx · {} timeouts · {} not sent · CPU {:.0}%",
         tick.at_s,
         tick.citizens_in_flight,
         Live::get(&l.booked),
         tick.remaining_places.map_or("?".into(), |r| r.to_string()),
         Live::get(&l.server_errors),
         Live::get(&l.timeouts),
+        Live::get(&l.not_sent),
         tick.machine_busy,
     );
     let mut err = std::io::stderr().lock();

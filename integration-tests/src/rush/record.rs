@@ -48,6 +48,9 @@ pub enum Outcome {
     Timeout,
     /// Connection refused or reset: no HTTP answer at all.
     Failed,
+    /// The deadline passed while every one of the generator's connections
+    /// was busy: the generator, not the platform, was the limit.
+    NotSent,
 }
 
 impl Outcome {
@@ -61,6 +64,7 @@ impl Outcome {
             Outcome::Status(s) => s.to_string(),
             Outcome::Timeout => "timeout".into(),
             Outcome::Failed => "conn-error".into(),
+            Outcome::NotSent => "not-sent".into(),
         }
     }
 }
@@ -166,6 +170,7 @@ pub struct Live {
     pub requests: AtomicU64,
     pub server_errors: AtomicU64,
     pub timeouts: AtomicU64,
+    pub not_sent: AtomicU64,
     pub unexpected: AtomicU64,
 }
 

@@ -81,6 +81,11 @@ impl Report {
         self.statuses.get("timeout").copied().unwrap_or(0) + self.statuses.get("conn-error").copied().unwrap_or(0)
     }
 
+    /// Requests the generator could not send in time: its own limit.
+    pub fn not_sent(&self) -> u64 {
+        self.statuses.get("not-sent").copied().unwrap_or(0)
+    }
+
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(self)?)?;
         Ok(())

@@ -8,6 +8,6 @@ mod helpers;
 mod holds;
 mod invariants;
 mod relay;
-mod rush;
+mod rush_suite;
 mod schedules;
 mod slots;
