@@ -34,6 +34,7 @@ pub struct Second {
     /// 503s: load shed by a service, the honest "come back later".
     pub shed: u64,
     pub timeouts: u64,
+    pub listen_overflows: u64,
     pub p99_ms: f64,
     pub book_p99_ms: f64,
     pub remaining_places: Option<i64>,
@@ -123,6 +124,7 @@ pub fn series(samples: &[Sample], citizens: &[CitizenRecord], ticks: &[Tick], op
             second.remaining_places = tick.remaining_places;
             second.machine_busy = tick.machine_busy;
             second.citizens_in_flight = tick.citizens_in_flight;
+            second.listen_overflows = tick.listen_overflows.unwrap_or(0);
         }
     }
     seconds
@@ -256,6 +258,7 @@ mod tests {
             machine_busy: 50.0,
             citizens_in_flight: 1,
             generator_lag_ms: 0.0,
+            listen_overflows: None,
         };
         let ticks = vec![tick(3.0, 4), tick(4.0, 3), tick(5.0, 0)];
         let centres: Centres = [("paris".to_owned(), (48.86, 2.34)), ("lyon".to_owned(), (45.76, 4.84))].into();

@@ -71,6 +71,7 @@ pub fn draw(path: &Path, title: &str, seconds: &[Second], ticks: &[Tick], opens_
                 ("503 shed".into(), ORANGE, series(&|s| s.shed as f64)),
                 ("other 5xx".into(), RED, series(&|s| (s.server_errors - s.shed) as f64)),
                 ("timeouts".into(), BLACK, series(&|s| s.timeouts as f64)),
+                ("connections dropped, accept queue full".into(), PURPLE, series(&|s| s.listen_overflows as f64)),
             ],
         ),
         ("CPU, % of one core", cpu),

@@ -246,6 +246,7 @@ async fn rush(o: &Options, scenario: &Scenario, platform: &mut Platform) -> anyh
         endpoints: analysis::endpoints(&samples),
         statuses,
         unexpected_answers: Live::get(&crowd.browser.live.unexpected),
+        listen_overflows: ticks.iter().map(|t| t.listen_overflows).sum(),
         generator,
         cpu_mean,
         cpu_peak,

@@ -33,6 +33,8 @@ pub struct Tick {
     pub citizens_in_flight: u64,
     /// Worst lateness of a 50 ms timer in the generator over the second.
     pub generator_lag_ms: f64,
+    /// Connections the kernel dropped on a full accept queue this second.
+    pub listen_overflows: Option<u64>,
 }
 
 pub struct Watched {
@@ -51,6 +53,7 @@ pub async fn watch(watched: Watched, crowd: Arc<Crowd>, done: Arc<AtomicBool>) -
     let mut cpu = CpuMeter::default();
     cpu.sample(&watched.services);
     let mut machine = machine_ticks();
+    let mut overflows = listen_overflows();
     let tty = std::io::stderr().is_terminal();
     let mut ticks = Vec::new();
     let mut interval = tokio::time::interval(Duration::from_secs(1));
@@ -69,6 +72,9 @@ pub async fn watch(watched: Watched, crowd: Arc<Crowd>, done: Arc<AtomicBool>) -
             Some((db, before)) => remaining_places(db, *before).await,
             None => None,
         };
+        let now_overflows = listen_overflows();
+        let new_overflows = now_overflows.zip(overflows).map(|(now, before)| now.saturating_sub(before));
+        overflows = now_overflows;
         let l = &live.live;
         let tick = Tick {
             at_s: started.elapsed().as_secs_f64(),
@@ -78,6 +84,7 @@ pub async fn watch(watched: Watched, crowd: Arc<Crowd>, done: Arc<AtomicBool>) -
             machine_busy: if total > 0 { 100.0 * busy as f64 / total as f64 } else { 0.0 },
             citizens_in_flight: Live::get(&l.arrived) - Live::get(&l.finished),
             generator_lag_ms: lag.swap(0, Relaxed) as f64 / 1000.0,
+            listen_overflows: new_overflows,
         };
         let every = if tty { 1 } else { 5 };
         if ticks.len() % every == 0 {
@@ -135,6 +142,16 @@ async fn remaining_places(db: &DatabaseConnection, before: DateTime<Utc>) -> Opt
     let statement = creneau_kit::db::statement(db.get_database_backend(), &sql, [before.into()]);
     let rows = tokio::time::timeout(Duration::from_millis(900), db.query_all_raw(statement)).await.ok()?.ok()?;
     rows.into_iter().map(|r| Some((r.try_get("", "centre_id").ok()?, r.try_get("", "remaining").ok()?))).collect()
+}
+
+/// The kernel's count of connections dropped because an accept queue was
+/// full: a server too slow to accept shows here before anywhere else.
+pub fn listen_overflows() -> Option<u64> {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let at = names.split_whitespace().position(|n| n == "ListenOverflows")?;
+    values.split_whitespace().nth(at)?.parse().ok()
 }
 
 /// Clock ticks per second of /proc's CPU times.
@@ -203,4 +220,25 @@ fn postgres_pids() -> Vec<u32> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_cpu_time_grows_as_it_works() {
+        let before = process_ticks(std::process::id()).expect("own /proc/self/stat");
+        let started = Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(150) {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        std::hint::black_box(x);
+        let after = process_ticks(std::process::id()).unwrap();
+        assert!(after > before, "{before} → {after} ticks");
+        let (busy, total) = machine_ticks();
+        assert!(busy > 0 && total >= busy);
+        assert!(listen_overflows().is_some(), "TcpExt ListenOverflows is read from /proc/net/netstat");
+    }
 }

@@ -26,6 +26,9 @@ pub struct Report {
     /// Answers no correct server gives a well-behaved client (4xx other
     /// than the expected conflicts): bugs, counted apart.
     pub unexpected_answers: u64,
+    /// Connection attempts the kernel dropped on a full accept queue
+    /// during the run (TcpExt ListenOverflows, whole machine).
+    pub listen_overflows: Option<u64>,
     pub generator: Generator,
     /// Mean and peak % of one core per component, over the selling window.
     pub cpu_mean: BTreeMap<String, f64>,
@@ -174,10 +177,16 @@ impl Report {
         );
         println!();
         println!(
-            "  Errors: {} 5xx, {} timeouts or broken connections, {} unexpected answers",
+            "  Errors: {} 5xx, {} timeouts or broken connections, {} never sent (generator's connections busy), \
+             {} unexpected answers",
             self.server_errors(),
             self.timeouts(),
+            self.not_sent(),
             self.unexpected_answers
+        );
+        println!(
+            "  Kernel: {} connections dropped because a listen queue was full (whole machine)",
+            self.listen_overflows.map_or("?".into(), |n| n.to_string())
         );
         if let Some(ledger) = &self.ledger {
             println!(
