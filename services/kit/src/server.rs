@@ -156,6 +156,12 @@ impl GrpcServer {
         let server = tonic::transport::Server::builder()
             .timeout(settings.request_timeout())
             .tcp_nodelay(true)
+            // Callers cancel calls whose own clients went away, by the
+            // thousand in a rush, often before a saturated server has even
+            // accepted the stream. h2's default (20 such resets, then the
+            // whole connection is torn down, every call on it failing) is a
+            // guard against floods from strangers; these callers are ours.
+            .http2_max_pending_accept_reset_streams(Some(settings.concurrency_limit))
             .trace_fn(|request| {
                 // The path is a method name, never data.
                 let span = tracing::info_span!(
