@@ -167,6 +167,9 @@ impl From<tonic::Status> for Problem {
                 Code::Unavailable | Code::ResourceExhausted | Code::Cancelled | Code::Aborted => {
                     ProblemKind::Unavailable
                 }
+                // No status from the service at all: the connection to it
+                // broke (tonic says Unknown and keeps the cause). Retryable.
+                Code::Unknown if std::error::Error::source(&status).is_some() => ProblemKind::Unavailable,
                 _ => ProblemKind::Internal,
             },
         };
@@ -192,6 +195,11 @@ mod tests {
         assert_eq!(p.kind, ProblemKind::SlotFull);
         let p = Problem::from(tonic::Status::unavailable("down"));
         assert_eq!(p.kind, ProblemKind::Unavailable);
+        let broken = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
+        let p = Problem::from(tonic::Status::from_error(Box::new(broken)));
+        assert_eq!(p.kind, ProblemKind::Unavailable, "a broken connection is worth a retry");
+        let p = Problem::from(tonic::Status::unknown("the service said so"));
+        assert_eq!(p.kind, ProblemKind::Internal);
         let p = Problem::from(tonic::Status::internal("secret detail"));
         assert_eq!(p.kind, ProblemKind::Internal);
         assert!(!p.detail.contains("secret"));

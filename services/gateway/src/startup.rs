@@ -7,11 +7,13 @@ use anyhow::Context;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::trace::TraceLayer;
 
 use crate::backends::Backends;
@@ -119,7 +121,7 @@ fn router(settings: &Settings, state: AppState) -> Router {
         .merge(api)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(metrics, creneau_kit::metrics::track_http))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+        .layer(TraceLayer::new_for_http().on_failure(log_failure).make_span_with(|request: &Request| {
             // The route template, never the URI: query strings can hold
             // places people live.
             let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
@@ -133,6 +135,18 @@ fn router(settings: &Settings, state: AppState) -> Router {
             creneau_kit::telemetry::set_remote_parent(&span, request.headers());
             span
         }))
+}
+
+/// 503 and 504 are the gateway refusing or bounding work it cannot do in
+/// time: expected in a rush, counted by the metrics, and not worth a line
+/// each (a crowd would turn them into a flood of logs that costs the CPU
+/// the gateway needs). Other failures are errors.
+fn log_failure(failure: ServerErrorsFailureClass, latency: Duration, _span: &tracing::Span) {
+    match failure {
+        ServerErrorsFailureClass::StatusCode(code)
+            if code == StatusCode::SERVICE_UNAVAILABLE || code == StatusCode::GATEWAY_TIMEOUT => {}
+        failure => tracing::error!(%failure, latency_ms = latency.as_millis() as u64, "response failed"),
+    }
 }
 
 async fn overloaded(error: tower::BoxError) -> Response {
