@@ -15,7 +15,7 @@ pub struct TestPlatform {
     pub platform: Platform,
     pub http: reqwest::Client,
     pub db: DatabaseConnection,
-    _database: TestDatabase,
+    database: TestDatabase,
     pub maildir: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -36,13 +36,18 @@ pub async fn spawn_platform(backend: Backend) -> Option<TestPlatform> {
         platform,
         http: reqwest::Client::builder().pool_max_idle_per_host(400).build().unwrap(),
         db,
-        _database: database,
+        database,
         maildir,
         _dir: dir,
     })
 }
 
 impl TestPlatform {
+    /// The database every service shares (PostgreSQL runs only).
+    pub fn database_url(&self) -> String {
+        self.database.url()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.platform.gateway_url())
     }

@@ -9,5 +9,6 @@ mod migrations;
 mod outage;
 mod pair;
 mod probes;
+mod rush;
 mod shutdown;
 mod traces;
