@@ -15,6 +15,10 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .min_connections(0)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(30))
+        // Pinging on every checkout costs each transaction a round trip;
+        // only a connection idle long enough for a proxy, a firewall or a
+        // restart to have dropped it is checked first.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             // WAL lets readers proceed while the single writer commits;
