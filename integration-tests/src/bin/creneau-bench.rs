@@ -3,6 +3,9 @@
 
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static ALLOCATOR: creneau_kit::Allocator = creneau_kit::ALLOCATOR;
+
 #[derive(Parser)]
 #[command(name = "creneau-bench", about = "Créneau benchmarks: print figures, never pass or fail")]
 struct Cli {

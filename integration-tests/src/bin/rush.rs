@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static ALLOCATOR: creneau_kit::Allocator = creneau_kit::ALLOCATOR;
+
 #[derive(Parser)]
 #[command(name = "rush", about = "Launch day against Créneau: figures, a chart, the invariants checked")]
 struct Cli {

@@ -2,6 +2,9 @@ use std::process::ExitCode;
 
 use creneau_centre_directory::{Application, SERVICE, Settings};
 
+#[global_allocator]
+static ALLOCATOR: creneau_kit::Allocator = creneau_kit::ALLOCATOR;
+
 fn main() -> ExitCode {
     creneau_kit::entrypoint::run(SERVICE, |settings: Settings| async move {
         Application::build(settings).await?.run_until_stopped().await

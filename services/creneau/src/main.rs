@@ -11,6 +11,9 @@ use creneau_kit::TelemetrySettings;
 use creneau_kit::attestation::Signer;
 use creneau_kit::settings::LogFormat;
 
+#[global_allocator]
+static ALLOCATOR: creneau_kit::Allocator = creneau_kit::ALLOCATOR;
+
 #[derive(Parser)]
 #[command(name = "creneau", version, about = "Créneau: vaccination appointment booking that holds under a rush")]
 struct Cli {

@@ -19,3 +19,10 @@ pub mod testing;
 pub mod vocab;
 
 pub use settings::{DatabaseSettings, ServerSettings, TelemetrySettings};
+
+/// The allocator every Créneau binary installs (`#[global_allocator]`):
+/// a request allocates and frees hundreds of small buffers across tokio's
+/// worker threads, where glibc's malloc spends a tenth of a busy service's
+/// CPU on its arenas.
+pub type Allocator = mimalloc::MiMalloc;
+pub const ALLOCATOR: Allocator = mimalloc::MiMalloc;
