@@ -40,6 +40,10 @@ pub struct Options {
     /// replica would hold.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// slot-inventory's database pool; by default its own default (20 on
+    /// PostgreSQL), as deployed: callers beyond it wait for a connection.
+    #[arg(long)]
+    pool: Option<u32>,
     /// Keep the database afterwards.
     #[arg(long)]
     keep: bool,
@@ -61,14 +65,35 @@ COMMIT;
 "#;
 
 pub async fn run(o: Options) -> anyhow::Result<()> {
-    let scratch = ScratchDatabase::create(&o.postgres, "creneau_bench").await?;
-    let result = bench(&o, &scratch.url).await;
-    if o.keep {
-        println!("database kept: {}", scratch.url);
-        return result;
+    // Each side gets a database of its own, seeded alike: the second side
+    // must not inherit the first one's dead tuples and autovacuum work.
+    let (pg_side, pg_db) = seeded(&o.postgres, "creneau_bench_pgbench", o.slots).await?;
+    let (grpc_side, grpc_db) = seeded(&o.postgres, "creneau_bench_grpc", o.slots).await?;
+    let result = bench(&o, (&pg_side.url, &pg_db), (&grpc_side.url, &grpc_db)).await;
+    pg_db.close().await?;
+    grpc_db.close().await?;
+    for side in [pg_side, grpc_side] {
+        if o.keep {
+            println!("database kept: {}", side.url);
+        } else {
+            side.drop().await?;
+        }
     }
-    scratch.drop().await?;
     result
+}
+
+/// A scratch database with slot-inventory's schema and `slots` bench
+/// slots, vacuumed and analysed.
+async fn seeded(
+    server: &str,
+    prefix: &str,
+    slots: usize,
+) -> anyhow::Result<(ScratchDatabase, sea_orm::DatabaseConnection)> {
+    let scratch = ScratchDatabase::create(server, prefix).await?;
+    let db = creneau_kit::db::connect(&DatabaseSettings::new(&scratch.url)).await?;
+    creneau_migrations::up("slot-inventory", &db).await?;
+    seed_bench_slots(&db, slots).await?;
+    Ok((scratch, db))
 }
 
 /// A database made for one run on a PostgreSQL server, dropped after it.
@@ -100,11 +125,8 @@ impl ScratchDatabase {
 /// booking transaction at `clients` concurrency, the physical limit the
 /// service is compared with.
 pub async fn baseline(server: &str, clients: usize, transactions: usize) -> anyhow::Result<(f64, Latency)> {
-    let scratch = ScratchDatabase::create(server, "creneau_baseline").await?;
-    let db = creneau_kit::db::connect(&DatabaseSettings::new(&scratch.url)).await?;
-    creneau_migrations::up("slot-inventory", &db).await?;
     let slots = 500;
-    seed_bench_slots(&db, slots).await?;
+    let (scratch, db) = seeded(server, "creneau_baseline", slots).await?;
     let result = pgbench(clients, transactions, slots, &scratch.url).await;
     db.close().await?;
     scratch.drop().await?;
@@ -125,19 +147,17 @@ async fn seed_bench_slots(db: &sea_orm::DatabaseConnection, slots: usize) -> any
     Ok(())
 }
 
-async fn bench(o: &Options, url: &str) -> anyhow::Result<()> {
-    let db = creneau_kit::db::connect(&DatabaseSettings::new(url)).await?;
-    creneau_migrations::up("slot-inventory", &db).await?;
-    seed_bench_slots(&db, o.slots).await?;
+type Side<'a> = (&'a str, &'a sea_orm::DatabaseConnection);
+
+async fn bench(o: &Options, pg_side: Side<'_>, grpc_side: Side<'_>) -> anyhow::Result<()> {
     println!(
-        "booking benchmark: {} clients, {} bookings per side, {} slots, PostgreSQL database {}",
+        "booking benchmark: {} clients, {} bookings per side, {} slots, slot-inventory pool {}, one fresh database per side",
         o.clients,
         o.bookings,
         o.slots,
-        url.rsplit('/').next().unwrap_or("")
+        DatabaseSettings { max_connections: o.pool, ..DatabaseSettings::new(grpc_side.0) }.pool_size(),
     );
-
-    let pg = pgbench(o.clients, o.bookings, o.slots, url).await?;
+    let pg = pgbench(o.clients, o.bookings, o.slots, pg_side.0).await?;
     println!(
         "pgbench (same SQL)      : {:>8.0} bookings/s   p50 {}   p99 {}   max {}",
         pg.0,
@@ -145,7 +165,7 @@ async fn bench(o: &Options, url: &str) -> anyhow::Result<()> {
         ms(pg.1.p99),
         ms(pg.1.max)
     );
-    let grpc = grpc(o, url).await?;
+    let grpc = grpc(o, grpc_side.0).await?;
     println!(
         "slot-inventory Book/gRPC: {:>8.0} bookings/s   p50 {}   p99 {}   max {}",
         grpc.0,
@@ -154,12 +174,18 @@ async fn bench(o: &Options, url: &str) -> anyhow::Result<()> {
         ms(grpc.1.max)
     );
     println!("ratio service ÷ pgbench : {:.2}", grpc.0 / pg.0);
-    let booked = db
-        .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), "SELECT SUM(booked) AS n FROM slots"))
-        .await?
-        .and_then(|r| r.try_get::<i64>("", "n").ok())
-        .unwrap_or(0);
-    println!("places taken in all     : {booked} (expected {})", 2 * (o.bookings / o.clients) * o.clients);
+    let expected = (o.bookings / o.clients) * o.clients;
+    for (side, db) in [("pgbench", pg_side.1), ("gRPC", grpc_side.1)] {
+        let booked = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT SUM(booked) AS n FROM slots",
+            ))
+            .await?
+            .and_then(|r| r.try_get::<i64>("", "n").ok())
+            .unwrap_or(0);
+        println!("places taken ({side:<7})  : {booked} (expected {expected})");
+    }
     Ok(())
 }
 
@@ -230,7 +256,7 @@ fn pgbench_latencies(dir: &Path) -> anyhow::Result<Vec<Duration>> {
 async fn grpc(o: &Options, url: &str) -> anyhow::Result<(f64, Latency)> {
     let signer = Arc::new(Signer::parse(&Signer::generate_spec("bench"))?);
     let mut database = DatabaseSettings::new(url);
-    database.max_connections = Some(o.clients as u32);
+    database.max_connections = o.pool;
     let settings = creneau_slot_inventory::Settings {
         server: ServerSettings { concurrency_limit: 4096, ..ServerSettings::local(0) },
         database,
