@@ -270,6 +270,7 @@ async fn finish(o: &Options, run: Run) -> anyhow::Result<Report> {
         eprintln!("pgbench baseline: {transactions} booking transactions at {clients} clients…");
         let (tps, latency): (f64, Latency) = baseline(&o.postgres, clients, transactions).await?;
         report.baseline = Some(Baseline {
+            transaction: "slot-inventory's Book of one single-dose place, statement for statement",
             clients,
             transactions,
             pgbench_tps: tps,

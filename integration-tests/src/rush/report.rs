@@ -52,6 +52,8 @@ pub struct Generator {
 
 #[derive(Debug, Serialize)]
 pub struct Baseline {
+    /// What pgbench runs.
+    pub transaction: &'static str,
     pub clients: usize,
     pub transactions: usize,
     pub pgbench_tps: f64,
@@ -140,7 +142,7 @@ impl Report {
         );
         if let Some(base) = &self.baseline {
             println!(
-                "    pgbench, same booking SQL      {:>8.0} tps at {} clients (p50 {:.1} ms, p99 {:.1} ms) → ratio {:.2}",
+                "    pgbench, booking SQL           {:>8.0} tps at {} clients (p50 {:.1} ms, p99 {:.1} ms) → ratio {:.2}",
                 base.pgbench_tps, base.clients, base.pgbench_p50_ms, base.pgbench_p99_ms, base.ratio
             );
         }
