@@ -43,8 +43,10 @@ pub use scenario::{Preset, Scenario};
 pub struct Options {
     #[arg(long, value_enum, default_value = "smoke")]
     preset: Preset,
+    /// Citizens in the crowd.
     #[arg(long)]
     citizens: Option<usize>,
+    /// Vaccination centres publishing at the opening.
     #[arg(long)]
     centres: Option<usize>,
     /// First-dose places on offer.
@@ -65,6 +67,7 @@ pub struct Options {
     /// Requests the generator keeps in flight at most.
     #[arg(long)]
     connections: Option<usize>,
+    /// Seed of every random choice: the same seed replays the same morning.
     #[arg(long)]
     seed: Option<u64>,
     /// PostgreSQL server: a fresh database is made on it for the run, and
