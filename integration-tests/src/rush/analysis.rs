@@ -10,6 +10,8 @@ use super::citizen::SEARCH_RADIUS_KM;
 use super::geography::distance_km;
 use super::monitor::Tick;
 use super::record::{CitizenRecord, Endpoint, Fate, Outcome, Sample};
+use super::report::Generator;
+use super::scenario::Scenario;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EndpointStats {
@@ -200,6 +202,55 @@ pub fn selling(
 
 pub fn fates(citizens: &[CitizenRecord]) -> BTreeMap<&'static str, u64> {
     Fate::ALL.iter().map(|f| (f.label(), citizens.iter().filter(|c| c.fate == *f).count() as u64)).collect()
+}
+
+/// Mean and peak CPU per component between two instants of the run.
+pub fn cpu_over(ticks: &[Tick], from_s: f64, to_s: f64) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
+    let window: Vec<&Tick> = ticks.iter().filter(|t| t.at_s >= from_s && t.at_s <= to_s + 1.0).collect();
+    let mut mean = BTreeMap::new();
+    let mut peak = BTreeMap::new();
+    for tick in &window {
+        for (component, pct) in &tick.cpu {
+            *mean.entry(component.clone()).or_insert(0.0) += pct / window.len() as f64;
+            let top = peak.entry(component.clone()).or_insert(0.0f64);
+            *top = top.max(*pct);
+        }
+        *mean.entry("whole machine (% of all cores)".to_owned()).or_insert(0.0) +=
+            tick.machine_busy / window.len() as f64;
+        let top = peak.entry("whole machine (% of all cores)".to_owned()).or_insert(0.0f64);
+        *top = top.max(tick.machine_busy);
+    }
+    (mean, peak)
+}
+
+pub fn generator(
+    scenario: &Scenario,
+    samples: &[Sample],
+    ticks: &[Tick],
+    mean: &BTreeMap<String, f64>,
+    peak: &BTreeMap<String, f64>,
+) -> Generator {
+    let mut lags: Vec<u32> = ticks.iter().map(|t| (t.generator_lag_ms * 1000.0) as u32).collect();
+    lags.sort_unstable();
+    let mut waits: Vec<u32> = samples.iter().map(|s| s.queued_us).collect();
+    waits.sort_unstable();
+    let lag_p99 = f64::from(quantile(&lags, 0.99)) / 1000.0;
+    let wait_p99 = f64::from(quantile(&waits, 0.99)) / 1000.0;
+    let mut warnings = Vec::new();
+    if lag_p99 > 100.0 {
+        warnings.push(format!("its timers ran {lag_p99:.0} ms late (p99): it is short of CPU"));
+    }
+    if wait_p99 > 100.0 {
+        warnings.push(format!("requests waited {wait_p99:.0} ms for a connection (p99): raise --connections"));
+    }
+    Generator {
+        connections: scenario.connections,
+        cpu_mean_pct: mean.get("load generator").copied().unwrap_or(0.0),
+        cpu_peak_pct: peak.get("load generator").copied().unwrap_or(0.0),
+        timer_lag_p99_ms: lag_p99,
+        connection_wait_p99_ms: wait_p99,
+        warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
+    }
 }
 
 #[cfg(test)]

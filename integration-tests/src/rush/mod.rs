@@ -8,6 +8,7 @@ mod analysis;
 mod arrivals;
 mod browser;
 mod chart;
+mod checks;
 mod citizen;
 mod geography;
 mod monitor;
@@ -17,26 +18,25 @@ mod report;
 mod scenario;
 mod seed;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use chrono::Utc;
 use creneau::Databases;
 use creneau_kit::DatabaseSettings;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::bench::booking::{ScratchDatabase, baseline};
 use crate::bench::stats::Latency;
 use browser::Browser;
 use citizen::Crowd;
 use record::{CitizenRecord, Live, Sample};
-use report::{Baseline, Generator, Ledger, Report};
+use report::{Baseline, Report};
 pub use scenario::{Preset, Scenario};
 
 #[derive(Debug, clap::Args)]
@@ -166,7 +166,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             scratch.drop().await?;
         }
     }
-    verdict(&report)
+    checks::verdict(&report)
 }
 
 /// What the crowd run leaves for the report.
@@ -224,17 +224,18 @@ async fn rush(o: &Options, scenario: &Scenario, platform: &mut Platform) -> anyh
     let centres: analysis::Centres = plan.centres.iter().map(|c| (c.id.clone(), (c.lat, c.lon))).collect();
     let selling = analysis::selling(&records, &seconds, &ticks, opens_ms, &centres);
     let opens_s = scenario.opens_in.as_secs_f64();
-    let (cpu_mean, cpu_peak) = cpu_over(&ticks, opens_s, opens_s + selling.window_s.max(1.0));
+    let (cpu_mean, cpu_peak) = analysis::cpu_over(&ticks, opens_s, opens_s + selling.window_s.max(1.0));
     let mut statuses = BTreeMap::new();
     for s in &samples {
         *statuses.entry(s.label()).or_insert(0) += 1;
     }
     let citizens = analysis::fates(&records);
-    let generator = generator(scenario, &samples, &ticks, &cpu_mean, &cpu_peak);
+    let generator = analysis::generator(scenario, &samples, &ticks, &cpu_mean, &cpu_peak);
     let (ledger, invariants) = match &db {
-        Some(db) => {
-            (Some(ledger(db, &records).await?), Some(creneau_slot_inventory::invariants::check(db, Utc::now()).await?))
-        }
+        Some(db) => (
+            Some(checks::ledger(db, &records).await?),
+            Some(creneau_slot_inventory::invariants::check(db, Utc::now()).await?),
+        ),
         None => (None, None),
     };
     let report = Report {
@@ -299,108 +300,4 @@ async fn finish(o: &Options, run: Run) -> anyhow::Result<Report> {
     println!("  report: {}", json.display());
     println!("  chart:  {}", svg.display());
     Ok(report)
-}
-
-/// Fails the run on anything a correct platform never does; the smoke
-/// preset also holds the platform to no errors at all.
-fn verdict(report: &Report) -> anyhow::Result<()> {
-    let broken = report.broken_invariants();
-    if !broken.is_empty() {
-        let names: Vec<&str> = broken.iter().map(|c| c.name).collect();
-        bail!("INVARIANTS BROKEN: {}", names.join(", "));
-    }
-    if let Some(ledger) = &report.ledger
-        && ledger.acknowledged_but_missing > 0
-    {
-        bail!("{} acknowledged bookings are missing from the database", ledger.acknowledged_but_missing);
-    }
-    if report.unexpected_answers > 0 {
-        bail!("{} unexpected answers (4xx a correct server never gives this client)", report.unexpected_answers);
-    }
-    if report.scenario.preset == Preset::Smoke {
-        let (errors, timeouts) = (report.server_errors(), report.timeouts() + report.not_sent());
-        if errors + timeouts > 0 {
-            bail!("smoke: {errors} 5xx and {timeouts} timeouts at a load this machine must hold");
-        }
-        if report.selling.bookings == 0 {
-            bail!("smoke: nobody booked");
-        }
-    }
-    Ok(())
-}
-
-/// Mean and peak CPU per component between two instants of the run.
-fn cpu_over(ticks: &[monitor::Tick], from_s: f64, to_s: f64) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
-    let window: Vec<&monitor::Tick> = ticks.iter().filter(|t| t.at_s >= from_s && t.at_s <= to_s + 1.0).collect();
-    let mut mean = BTreeMap::new();
-    let mut peak = BTreeMap::new();
-    for tick in &window {
-        for (component, pct) in &tick.cpu {
-            *mean.entry(component.clone()).or_insert(0.0) += pct / window.len() as f64;
-            let top = peak.entry(component.clone()).or_insert(0.0f64);
-            *top = top.max(*pct);
-        }
-        *mean.entry("whole machine (% of all cores)".to_owned()).or_insert(0.0) +=
-            tick.machine_busy / window.len() as f64;
-        let top = peak.entry("whole machine (% of all cores)".to_owned()).or_insert(0.0f64);
-        *top = top.max(tick.machine_busy);
-    }
-    (mean, peak)
-}
-
-fn generator(
-    scenario: &Scenario,
-    samples: &[Sample],
-    ticks: &[monitor::Tick],
-    mean: &BTreeMap<String, f64>,
-    peak: &BTreeMap<String, f64>,
-) -> Generator {
-    let mut lags: Vec<u32> = ticks.iter().map(|t| (t.generator_lag_ms * 1000.0) as u32).collect();
-    lags.sort_unstable();
-    let mut waits: Vec<u32> = samples.iter().map(|s| s.queued_us).collect();
-    waits.sort_unstable();
-    let lag_p99 = f64::from(analysis::quantile(&lags, 0.99)) / 1000.0;
-    let wait_p99 = f64::from(analysis::quantile(&waits, 0.99)) / 1000.0;
-    let mut warnings = Vec::new();
-    if lag_p99 > 100.0 {
-        warnings.push(format!("its timers ran {lag_p99:.0} ms late (p99): it is short of CPU"));
-    }
-    if wait_p99 > 100.0 {
-        warnings.push(format!("requests waited {wait_p99:.0} ms for a connection (p99): raise --connections"));
-    }
-    Generator {
-        connections: scenario.connections,
-        cpu_mean_pct: mean.get("load generator").copied().unwrap_or(0.0),
-        cpu_peak_pct: peak.get("load generator").copied().unwrap_or(0.0),
-        timer_lag_p99_ms: lag_p99,
-        connection_wait_p99_ms: wait_p99,
-        warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
-    }
-}
-
-/// Every acknowledged booking against the database's own list.
-async fn ledger(db: &DatabaseConnection, records: &[CitizenRecord]) -> anyhow::Result<Ledger> {
-    let rows = db
-        .query_all_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            "SELECT reference, status FROM bookings",
-        ))
-        .await?;
-    let mut stored: HashMap<String, String> = HashMap::with_capacity(rows.len());
-    for row in rows {
-        stored.insert(row.try_get("", "reference")?, row.try_get("", "status")?);
-    }
-    let mut missing = 0;
-    for r in records {
-        let Some(reference) = &r.reference else { continue };
-        let fine = match stored.remove(reference).as_deref() {
-            Some("cancelled") => r.cancelled || r.cancel_unanswered,
-            Some("confirmed") => !r.cancelled,
-            _ => false,
-        };
-        if !fine {
-            missing += 1;
-        }
-    }
-    Ok(Ledger { acknowledged_but_missing: missing, confirmed_unacknowledged: stored.len() as u64 })
 }
