@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod server;
 pub mod settings;
 pub mod shutdown;
+pub mod statistics;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;

@@ -11,4 +11,4 @@ mod startup;
 pub mod storage;
 
 pub use settings::{Settings, SlotInventorySettings};
-pub use startup::{Application, SERVICE};
+pub use startup::{Application, GROWING_TABLES, SERVICE};

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use creneau_kit::attestation::Verifier;
 use creneau_kit::server::GrpcServer;
+use creneau_kit::statistics::StatisticsKeeper;
 use creneau_proto::notification::v1::notification_client::NotificationClient;
 use creneau_proto::slot_inventory::v1::{FILE_DESCRIPTOR_SET, slot_inventory_server::SlotInventoryServer};
 use sea_orm::DatabaseConnection;
@@ -18,9 +19,14 @@ use crate::settings::Settings;
 
 pub const SERVICE: &str = "slot-inventory";
 
+/// The tables the booking path looks rows up in by key, and that grow from
+/// empty on the first morning of a campaign.
+pub const GROWING_TABLES: &[&str] = &["slots", "holds", "idempotency_keys", "bookings", "appointments", "outbox"];
+
 pub struct Application {
     server: GrpcServer,
     relay: Option<Relay>,
+    statistics: Option<StatisticsKeeper>,
 }
 
 impl Application {
@@ -51,6 +57,7 @@ impl Application {
             hold: chrono::Duration::seconds(i64::from(s.hold_ttl_secs)),
             idempotency_key: chrono::Duration::seconds(i64::from(s.idempotency_ttl_secs)),
         };
+        let statistics = StatisticsKeeper::new(db.clone(), GROWING_TABLES, Duration::from_secs(1));
         let service = SlotInventoryService::new(db.clone(), verifier, wakeup, lifetimes);
         let server = GrpcServer::bind(&settings.server)
             .await
@@ -58,7 +65,7 @@ impl Application {
             .add_service(SlotInventoryServer::new(service))
             .with_reflection(FILE_DESCRIPTOR_SET)
             .with_readiness(creneau_kit::db::readiness(db, SERVICE));
-        Ok(Self { server, relay })
+        Ok(Self { server, relay, statistics })
     }
 
     pub fn port(&self) -> u16 {
@@ -71,9 +78,10 @@ impl Application {
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let relay = self.relay.map(|relay| tokio::spawn(relay.run()));
+        let statistics = self.statistics.map(|keeper| tokio::spawn(keeper.run()));
         let result = self.server.serve(shutdown).await;
-        if let Some(relay) = relay {
-            relay.abort();
+        for task in relay.into_iter().chain(statistics) {
+            task.abort();
         }
         result
     }

@@ -11,3 +11,4 @@ mod relay;
 mod rush_suite;
 mod schedules;
 mod slots;
+mod statistics;
