@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use creneau_kit::attestation::Signer;
+use creneau_kit::statistics::StatisticsKeeper;
 use creneau_kit::{DatabaseSettings, ServerSettings, TelemetrySettings};
 use creneau_proto::slot_inventory::v1::{BookRequest, Citizen, slot_inventory_client::SlotInventoryClient};
 use sea_orm::{ConnectionTrait, Database};
@@ -127,7 +128,7 @@ impl ScratchDatabase {
 pub async fn baseline(server: &str, clients: usize, transactions: usize) -> anyhow::Result<(f64, Latency)> {
     let slots = 500;
     let (scratch, db) = seeded(server, "creneau_baseline", slots).await?;
-    let result = pgbench(clients, transactions, slots, &scratch.url).await;
+    let result = pgbench(clients, transactions, slots, (&scratch.url, &db)).await;
     db.close().await?;
     scratch.drop().await?;
     result
@@ -157,7 +158,7 @@ async fn bench(o: &Options, pg_side: Side<'_>, grpc_side: Side<'_>) -> anyhow::R
         o.slots,
         DatabaseSettings { max_connections: o.pool, ..DatabaseSettings::new(grpc_side.0) }.pool_size(),
     );
-    let pg = pgbench(o.clients, o.bookings, o.slots, pg_side.0).await?;
+    let pg = pgbench(o.clients, o.bookings, o.slots, pg_side).await?;
     println!(
         "pgbench (same SQL)      : {:>8.0} bookings/s   p50 {}   p99 {}   max {}",
         pg.0,
@@ -206,7 +207,20 @@ fn which(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Throughput (transactions/s) and latencies of pgbench running the script.
-async fn pgbench(clients: usize, transactions: usize, slots: usize, url: &str) -> anyhow::Result<(f64, Latency)> {
+/// The database's planner statistics are kept fresh as slot-inventory keeps
+/// its own, so that both sides run on the same plans.
+async fn pgbench(clients: usize, transactions: usize, slots: usize, side: Side<'_>) -> anyhow::Result<(f64, Latency)> {
+    let (url, db) = side;
+    let keeper = StatisticsKeeper::new(db.clone(), creneau_slot_inventory::GROWING_TABLES, Duration::from_secs(1))
+        .map(|keeper| tokio::spawn(keeper.run()));
+    let result = run_pgbench(clients, transactions, slots, url).await;
+    if let Some(keeper) = keeper {
+        keeper.abort();
+    }
+    result
+}
+
+async fn run_pgbench(clients: usize, transactions: usize, slots: usize, url: &str) -> anyhow::Result<(f64, Latency)> {
     let dir = tempfile::tempdir()?;
     let script = dir.path().join("booking.sql");
     std::fs::write(&script, PGBENCH_SCRIPT)?;
