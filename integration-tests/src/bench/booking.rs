@@ -45,6 +45,11 @@ pub struct Options {
     /// PostgreSQL), as deployed: callers beyond it wait for a connection.
     #[arg(long)]
     pool: Option<u32>,
+    /// Runs, each on fresh databases; with more than one, the ratios'
+    /// median and range are printed at the end. The machine's speed may
+    /// drift from one run to the next, so each ratio is taken within its run.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
     /// Keep the database afterwards.
     #[arg(long)]
     keep: bool,
@@ -66,11 +71,28 @@ COMMIT;
 "#;
 
 pub async fn run(o: Options) -> anyhow::Result<()> {
+    let mut ratios = Vec::new();
+    for run in 1..=o.runs.max(1) {
+        if o.runs > 1 {
+            println!("run {run} of {}", o.runs);
+        }
+        ratios.push(run_once(&o).await?);
+    }
+    if ratios.len() > 1 {
+        ratios.sort_by(f64::total_cmp);
+        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!("ratio over {} runs    : median {:.2} ({})", ratios.len(), ratios[ratios.len() / 2], shown.join(", "));
+    }
+    Ok(())
+}
+
+/// One run; returns its ratio.
+async fn run_once(o: &Options) -> anyhow::Result<f64> {
     // Each side gets a database of its own, seeded alike: the second side
     // must not inherit the first one's dead tuples and autovacuum work.
     let (pg_side, pg_db) = seeded(&o.postgres, "creneau_bench_pgbench", o.slots).await?;
     let (grpc_side, grpc_db) = seeded(&o.postgres, "creneau_bench_grpc", o.slots).await?;
-    let result = bench(&o, (&pg_side.url, &pg_db), (&grpc_side.url, &grpc_db)).await;
+    let result = bench(o, (&pg_side.url, &pg_db), (&grpc_side.url, &grpc_db)).await;
     pg_db.close().await?;
     grpc_db.close().await?;
     for side in [pg_side, grpc_side] {
@@ -150,7 +172,7 @@ async fn seed_bench_slots(db: &sea_orm::DatabaseConnection, slots: usize) -> any
 
 type Side<'a> = (&'a str, &'a sea_orm::DatabaseConnection);
 
-async fn bench(o: &Options, pg_side: Side<'_>, grpc_side: Side<'_>) -> anyhow::Result<()> {
+async fn bench(o: &Options, pg_side: Side<'_>, grpc_side: Side<'_>) -> anyhow::Result<f64> {
     println!(
         "booking benchmark: {} clients, {} bookings per side, {} slots, slot-inventory pool {}, one fresh database per side",
         o.clients,
@@ -186,8 +208,11 @@ async fn bench(o: &Options, pg_side: Side<'_>, grpc_side: Side<'_>) -> anyhow::R
             .and_then(|r| r.try_get::<i64>("", "n").ok())
             .unwrap_or(0);
         println!("places taken ({side:<7})  : {booked} (expected {expected})");
+        if booked != expected as i64 {
+            bail!("{side} took {booked} places for {expected} bookings");
+        }
     }
-    Ok(())
+    Ok(grpc.0 / pg.0)
 }
 
 fn pgbench_binary() -> anyhow::Result<PathBuf> {
