@@ -72,7 +72,7 @@ fn to_status(error: DirectoryError) -> Status {
             tracing::warn!(%status, "slot-inventory did not answer");
             errors::status(Code::Unavailable, reason::UNAVAILABLE, "availability is temporarily unavailable")
         }
-        DirectoryError::Storage(err) => errors::internal(&err),
+        DirectoryError::Storage(err) => creneau_kit::db::status(&err),
     }
 }
 

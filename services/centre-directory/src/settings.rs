@@ -33,6 +33,7 @@ slot_inventory_url = ""
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.database.check_against(&self.server)?;
         if self.centre_directory.slot_inventory_url.trim().is_empty() {
             return Err(
                 "centre_directory.slot_inventory_url is required (CRENEAU__CENTRE_DIRECTORY__SLOT_INVENTORY_URL)"

@@ -39,7 +39,7 @@ fn invalid(e: impl std::fmt::Display) -> Status {
 }
 
 fn db_error(e: sea_orm::DbErr) -> Status {
-    errors::internal(&e)
+    creneau_kit::db::status(&e)
 }
 
 fn date(raw: Option<&str>, field: &'static str) -> Result<Option<NaiveDate>, Status> {

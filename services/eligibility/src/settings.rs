@@ -56,6 +56,7 @@ attestation_ttl_secs = 1800
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.database.check_against(&self.server)?;
         self.eligibility
             .signer()
             .map_err(|e| format!("eligibility.signing_key (CRENEAU__ELIGIBILITY__SIGNING_KEY): {e}"))?;

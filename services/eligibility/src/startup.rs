@@ -53,7 +53,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.server.address()))?
             .add_service(EligibilityServer::new(service))
             .with_reflection(FILE_DESCRIPTOR_SET)
-            .with_readiness(creneau_kit::db::readiness(db.clone(), SERVICE));
+            .with_readiness(creneau_kit::db::readiness(&settings.database, SERVICE));
         Ok(Self { server, rules, db, refresh })
     }
 

@@ -10,4 +10,4 @@ pub mod settings;
 mod startup;
 
 pub use settings::{GatewaySettings, Settings};
-pub use startup::{Application, SERVICE};
+pub use startup::{Application, SERVICE, catch_panics};

@@ -120,6 +120,9 @@ fn router(settings: &Settings, state: AppState) -> Router {
         .merge(creneau_kit::metrics::router(metrics.clone()))
         .merge(api)
         .with_state(state)
+        // Inside the metrics: a panicking handler is a 500 like any other,
+        // and counted as a panic too.
+        .layer(catch_panics(metrics.clone()))
         .layer(axum::middleware::from_fn_with_state(metrics, creneau_kit::metrics::track_http))
         .layer(TraceLayer::new_for_http().on_failure(log_failure).make_span_with(|request: &Request| {
             // The route template, never the URI: query strings can hold
@@ -156,6 +159,28 @@ async fn overloaded(error: tower::BoxError) -> Response {
         Problem::new(ProblemKind::Unavailable, "too many requests right now; please retry in a moment").into_response()
     } else {
         tracing::error!(%error, "middleware error");
+        Problem::new(ProblemKind::Internal, "an internal error occurred").into_response()
+    }
+}
+
+/// A handler that panics answers 500 problem+json; the connection, the
+/// other requests on it and the process carry on.
+pub fn catch_panics(metrics: creneau_kit::metrics::Metrics) -> tower_http::catch_panic::CatchPanicLayer<PanicAnswer> {
+    tower_http::catch_panic::CatchPanicLayer::custom(PanicAnswer(metrics))
+}
+
+#[derive(Clone)]
+pub struct PanicAnswer(creneau_kit::metrics::Metrics);
+
+impl tower_http::catch_panic::ResponseForPanic for PanicAnswer {
+    type ResponseBody = axum::body::Body;
+
+    fn response_for_panic(
+        &mut self,
+        _panic: Box<dyn std::any::Any + Send + 'static>,
+    ) -> http::Response<Self::ResponseBody> {
+        self.0.record_panic();
+        tracing::error!("handler panicked");
         Problem::new(ProblemKind::Internal, "an internal error occurred").into_response()
     }
 }

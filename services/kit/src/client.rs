@@ -39,6 +39,7 @@ use tower::balance::p2c::Balance;
 use tower::buffer::Buffer;
 use tower::discover::Change;
 use tower::load::{CompleteOnResponse, PendingRequestsDiscover};
+use tower::retry::budget::{Budget, TpsBudget};
 use tower::util::BoxService;
 use tower::{BoxError, Service};
 
@@ -460,23 +461,45 @@ pub type RetrySafe = fn(&str) -> bool;
 /// failed (refused, reset: a replica that died) or the answer was
 /// `UNAVAILABLE`. A deadline that ran out is not retried. Safe calls are
 /// unary: their request and answer are buffered to be replayed and checked.
+///
+/// Retries draw on a budget shared by every clone: at most a tenth of the
+/// calls of the last ten seconds (and ten a second in any case). A replica
+/// that died costs a retry; a saturated platform does not get its load
+/// multiplied by the retries of every caller at the worst moment.
 #[derive(Clone)]
 pub struct RetryUnavailable<S> {
     inner: S,
     safe: RetrySafe,
     retries: u32,
     backoff: Duration,
+    budget: Arc<TpsBudget>,
 }
 
+/// Retries allowed per call made, over the budget's window.
+pub const RETRY_RATIO: f32 = 0.1;
+
 impl<S> RetryUnavailable<S> {
-    /// Two more attempts, 25 ms then 50 ms apart (plus jitter).
+    /// Two more attempts, 25 ms then 50 ms apart (plus jitter), within the
+    /// retry budget.
     pub fn new(inner: S, safe: RetrySafe) -> Self {
-        Self { inner, safe, retries: 2, backoff: Duration::from_millis(25) }
+        Self {
+            inner,
+            safe,
+            retries: 2,
+            backoff: Duration::from_millis(25),
+            budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 10, RETRY_RATIO)),
+        }
     }
 
     pub fn with_retries(mut self, retries: u32, backoff: Duration) -> Self {
         self.retries = retries;
         self.backoff = backoff;
+        self
+    }
+
+    /// A budget of `min_per_sec` retries a second plus `ratio` of the calls.
+    pub fn with_budget(mut self, min_per_sec: u32, ratio: f32) -> Self {
+        self.budget = Arc::new(TpsBudget::new(Duration::from_secs(10), min_per_sec, ratio));
         self
     }
 }
@@ -516,7 +539,8 @@ where
             let call = inner.call(request);
             return Box::pin(async move { Ok(call.await.map_err(Into::into)?.map(Body::new)) });
         }
-        let (retries, backoff) = (self.retries, self.backoff);
+        let (retries, backoff, budget) = (self.retries, self.backoff, self.budget.clone());
+        budget.deposit();
         Box::pin(async move {
             use http_body_util::BodyExt;
             use tower::ServiceExt;
@@ -531,21 +555,23 @@ where
                 *request.version_mut() = parts.version;
                 *request.headers_mut() = parts.headers.clone();
                 *request.extensions_mut() = parts.extensions.clone();
-                let last = attempt == retries;
+                let may_retry = || attempt < retries && budget.withdraw();
                 let outcome = match inner.ready().await {
                     Err(error) => Attempt::Done(Err(error.into())),
                     Ok(ready) => match ready.call(request).await.map_err(Into::into) {
-                        Err(error) if !last && is_connection_failure(&*error) => Attempt::Again(error.to_string()),
+                        Err(error) if is_connection_failure(&*error) && may_retry() => {
+                            Attempt::Again(error.to_string())
+                        }
                         Err(error) => Attempt::Done(Err(error)),
-                        Ok(response) if !last && is_unavailable(Some(response.headers())) => {
+                        Ok(response) if is_unavailable(Some(response.headers())) && may_retry() => {
                             Attempt::Again("UNAVAILABLE".into())
                         }
                         Ok(response) => {
                             let (parts, body) = response.into_parts();
                             match body.collect().await {
-                                Err(error) if !last => Attempt::Again(error.into().to_string()),
+                                Err(error) if may_retry() => Attempt::Again(error.into().to_string()),
                                 Err(error) => Attempt::Done(Err(error.into())),
-                                Ok(collected) if !last && is_unavailable(collected.trailers()) => {
+                                Ok(collected) if is_unavailable(collected.trailers()) && may_retry() => {
                                     Attempt::Again("UNAVAILABLE".into())
                                 }
                                 Ok(collected) => {
@@ -817,6 +843,24 @@ mod tests {
         let status = client.check(HealthCheckRequest { service: String::new() }).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unavailable);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn retries_stay_within_a_tenth_of_the_calls() {
+        // Always unavailable: every call would retry twice without a budget.
+        let (port, calls) = flaky(u64::MAX).await;
+        let channel = channel(&format!("http://127.0.0.1:{port}")).unwrap();
+        let client = HealthClient::new(RetryUnavailable::new(channel, health_only).with_budget(1, RETRY_RATIO));
+        futures::future::join_all((0..200).map(|_| {
+            let mut client = client.clone();
+            async move { client.check(HealthCheckRequest { service: String::new() }).await }
+        }))
+        .await;
+        let retries = calls.load(Ordering::SeqCst) - 200;
+        // A tenth of 200 calls, plus the reserve of one a second over the
+        // budget's ten seconds.
+        assert!(retries <= 20 + 10, "{retries} retries for 200 calls");
+        assert!(retries > 0, "the budget still allows some");
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -74,6 +74,7 @@ struct Inner {
     http_requests: Family<HttpLabels, Counter>,
     http_errors: Family<HttpLabels, Counter>,
     http_duration: Durations<HttpRoute>,
+    panics: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -126,7 +127,14 @@ impl Metrics {
             "Time to answer an HTTP request",
             http_duration.clone(),
         );
+        let panics = Counter::default();
+        registry.register(
+            "handler_panics",
+            "Requests whose handler panicked (answered as internal errors; the process and connection stay up)",
+            panics.clone(),
+        );
         Self(Arc::new(Inner {
+            panics,
             registry,
             grpc_requests,
             grpc_errors,
@@ -146,6 +154,14 @@ impl Metrics {
     /// The registry of the enclosing [`scope`], else the global one.
     pub fn current() -> Self {
         SCOPE.try_with(Clone::clone).unwrap_or_else(|_| Self::global())
+    }
+
+    pub fn record_panic(&self) {
+        self.0.panics.inc();
+    }
+
+    pub fn panics(&self) -> u64 {
+        self.0.panics.get()
     }
 
     /// The Prometheus text exposition of every family.

@@ -59,11 +59,88 @@ pub struct DatabaseSettings {
     /// Pool size; by default 1 for SQLite and 20 for PostgreSQL.
     #[serde(default)]
     pub max_connections: Option<u32>,
+    /// How long a request waits for a pooled connection before it is
+    /// answered UNAVAILABLE. Shorter than the request timeout.
+    #[serde(default = "defaults::acquire_timeout_ms")]
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL: the longest any one statement may run.
+    #[serde(default = "defaults::statement_timeout_ms")]
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL: the longest a statement waits for a row lock.
+    #[serde(default = "defaults::lock_timeout_ms")]
+    pub lock_timeout_ms: u64,
+    /// PostgreSQL: a session idle inside a transaction this long is ended,
+    /// releasing its locks (a paused or partitioned replica).
+    #[serde(default = "defaults::idle_in_transaction_ms")]
+    pub idle_in_transaction_ms: u64,
+}
+
+mod defaults {
+    pub fn acquire_timeout_ms() -> u64 {
+        2_000
+    }
+    pub fn statement_timeout_ms() -> u64 {
+        5_000
+    }
+    pub fn lock_timeout_ms() -> u64 {
+        2_000
+    }
+    pub fn idle_in_transaction_ms() -> u64 {
+        10_000
+    }
+}
+
+/// The database limits, as durations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseLimits {
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub lock_timeout: Duration,
+    pub idle_in_transaction: Duration,
 }
 
 impl DatabaseSettings {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: SecretString::from(url.into()), max_connections: None }
+        Self {
+            url: SecretString::from(url.into()),
+            max_connections: None,
+            acquire_timeout_ms: defaults::acquire_timeout_ms(),
+            statement_timeout_ms: defaults::statement_timeout_ms(),
+            lock_timeout_ms: defaults::lock_timeout_ms(),
+            idle_in_transaction_ms: defaults::idle_in_transaction_ms(),
+        }
+    }
+
+    pub fn limits(&self) -> DatabaseLimits {
+        DatabaseLimits {
+            acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+            lock_timeout: Duration::from_millis(self.lock_timeout_ms),
+            idle_in_transaction: Duration::from_millis(self.idle_in_transaction_ms),
+        }
+    }
+
+    /// The limits must leave a request time to be answered: a pool wait as
+    /// long as the request's deadline turns saturation into timeouts.
+    pub fn check_against(&self, server: &ServerSettings) -> Result<(), String> {
+        let limits = self.limits();
+        let all = [limits.acquire_timeout, limits.statement_timeout, limits.lock_timeout, limits.idle_in_transaction];
+        if all.iter().any(Duration::is_zero) {
+            return Err("database timeouts must be positive".into());
+        }
+        if limits.acquire_timeout >= server.request_timeout() {
+            return Err(format!(
+                "database.acquire_timeout_ms ({}) must be shorter than server.request_timeout_ms ({})",
+                self.acquire_timeout_ms, server.request_timeout_ms
+            ));
+        }
+        if limits.lock_timeout > limits.statement_timeout {
+            return Err("database.lock_timeout_ms cannot exceed statement_timeout_ms".into());
+        }
+        if self.max_connections == Some(0) {
+            return Err("database.max_connections must be at least 1".into());
+        }
+        Ok(())
     }
 
     pub fn pool_size(&self) -> u32 {

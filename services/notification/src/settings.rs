@@ -20,6 +20,34 @@ pub struct NotificationSettings {
     #[serde(default)]
     pub centre_directory_url: Option<String>,
     pub dispatch_interval_ms: u64,
+    /// A message that cannot be sent is tried this many times, waiting
+    /// longer each time from `first_retry_ms`, then set aside as a dead
+    /// letter.
+    #[serde(default = "defaults::max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "defaults::first_retry_ms")]
+    pub first_retry_ms: u64,
+}
+
+mod defaults {
+    use creneau_kit::db::queue::RetryPolicy;
+
+    pub fn max_attempts() -> u32 {
+        RetryPolicy::default().max_attempts
+    }
+    pub fn first_retry_ms() -> u64 {
+        RetryPolicy::default().first_delay.as_millis() as u64
+    }
+}
+
+impl NotificationSettings {
+    pub fn retries(&self) -> creneau_kit::db::queue::RetryPolicy {
+        creneau_kit::db::queue::RetryPolicy {
+            max_attempts: self.max_attempts,
+            first_delay: std::time::Duration::from_millis(self.first_retry_ms),
+            ..Default::default()
+        }
+    }
 }
 
 impl ServiceSettings for Settings {
@@ -41,6 +69,10 @@ dispatch_interval_ms = 500
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.database.check_against(&self.server)?;
+        if self.notification.max_attempts == 0 || self.notification.first_retry_ms == 0 {
+            return Err("notification.max_attempts and first_retry_ms must be positive".into());
+        }
         if self.notification.maildir.trim().is_empty() {
             return Err("notification.maildir is required".into());
         }

@@ -3,15 +3,20 @@ use serde_json::json;
 use crate::helpers::{expect_problem, spawn_gateway};
 
 #[tokio::test]
-async fn probes_tell_alive_from_ready() {
+async fn the_gateway_stays_ready_without_its_backends_and_answers_503_for_what_needs_them() {
     let app = spawn_gateway().await;
     let health = app.http.get(format!("{}/healthz", app.url)).send().await.unwrap();
     assert_eq!(health.status(), 200);
+    // Every backend down: the gateway is still ready (it does not chain),
+    // says what it sees, and refuses what needs a backend with a 503.
     let ready = app.http.get(format!("{}/readyz", app.url)).send().await.unwrap();
-    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().await.unwrap();
-    assert_eq!(body["ready"], false);
+    assert_eq!(body["ready"], true);
     assert_eq!(body["backends"]["slot-inventory"], "unreachable");
+    let search = app.http.get(format!("{}/api/v1/centres?postcode=57000", app.url)).send().await.unwrap();
+    assert!(search.headers().contains_key("retry-after"));
+    expect_problem(search, 503, "unavailable").await;
 }
 
 #[tokio::test]
@@ -85,4 +90,27 @@ async fn an_unreachable_backend_is_a_503_with_retry_after() {
         .unwrap();
     assert_eq!(response.headers()["retry-after"], "2");
     expect_problem(response, 503, "unavailable").await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_500_and_the_gateway_carries_on() {
+    let metrics = creneau_kit::metrics::Metrics::new();
+    let router = axum::Router::new()
+        .route("/boom", axum::routing::get(|| async { boom() }))
+        .route("/fine", axum::routing::get(|| async { "fine" }))
+        .layer(creneau_gateway::catch_panics(metrics.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    // One client, one kept-alive connection for every request.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+    for _ in 0..3 {
+        expect_problem(http.get(format!("{url}/boom")).send().await.unwrap(), 500, "internal").await;
+        assert_eq!(http.get(format!("{url}/fine")).send().await.unwrap().text().await.unwrap(), "fine");
+    }
+    assert_eq!(metrics.panics(), 3);
+}
+
+fn boom() -> &'static str {
+    panic!("a handler bug")
 }

@@ -1,6 +1,15 @@
 //! The gRPC server every service runs: its API plus `grpc.health.v1`
 //! (reporting real readiness) and, for public APIs, reflection, behind one
 //! tower stack built here and nowhere else.
+//!
+//! Health answers two questions, outside every limit: the service named
+//! [`LIVENESS`] is SERVING for as long as the process runs (Kubernetes'
+//! liveness probe: restart only a process that is stuck, never one that is
+//! busy or whose database blipped); the empty name and each API's name
+//! are SERVING while the service can do its work (readiness: database
+//! reachable, migrations applied).
+
+mod layers;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,6 +27,9 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{Service, ServiceBuilder};
+
+/// The health service name the liveness probe asks about.
+pub const LIVENESS: &str = "liveness";
 
 use crate::ServerSettings;
 use crate::metrics::{GrpcMetricsLayer, Metrics};
@@ -52,6 +64,7 @@ impl GrpcServer {
             None => None,
         };
         let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_service_status(LIVENESS, ServingStatus::Serving).await;
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
         Ok(Self {
@@ -145,14 +158,18 @@ impl GrpcServer {
         };
 
         // Outermost first: metrics see every call, shed ones included;
-        // requests beyond the global limit are shed at once
-        // (RESOURCE_EXHAUSTED) instead of queueing into a timeout; the
+        // health checks go around the limits; other requests beyond the
+        // global limit are shed at once (RESOURCE_EXHAUSTED) instead of
+        // queueing into a timeout, then run with their deadline known to
+        // the database layer, and a panic among them answers INTERNAL. The
         // timeout itself is tonic's, outside these layers.
         let services = names.iter().chain(&infrastructure).copied().collect::<Vec<_>>();
+        let limit = GlobalConcurrencyLimitLayer::new(settings.concurrency_limit);
+        let timeout = settings.request_timeout();
+        let panics = metrics.clone();
         let limits = ServiceBuilder::new()
             .layer(GrpcMetricsLayer::new(metrics, services))
-            .load_shed()
-            .layer(GlobalConcurrencyLimitLayer::new(settings.concurrency_limit));
+            .layer_fn(move |routes| layers::protect(routes, &limit, timeout, panics.clone()));
         let server = tonic::transport::Server::builder()
             .timeout(settings.request_timeout())
             .tcp_nodelay(true)
@@ -245,6 +262,7 @@ async fn watch_readiness(health: HealthReporter, names: Vec<&'static str>, readi
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 
@@ -260,6 +278,121 @@ mod tests {
         let mut response = String::new();
         stream.read_to_string(&mut response).await.unwrap();
         response
+    }
+
+    /// A service whose every method panics.
+    #[derive(Clone)]
+    struct Panicker;
+
+    impl tonic::server::NamedService for Panicker {
+        const NAME: &'static str = "test.Panicker";
+    }
+
+    impl Service<http::Request<Body>> for Panicker {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+        fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+            if request.uri().path().ends_with("/Now") {
+                panic!("a handler bug, before any await");
+            }
+            Box::pin(async { panic!("a handler bug, mid-request") })
+        }
+    }
+
+    async fn call(channel: tonic::transport::Channel, method: &'static str) -> Result<(), tonic::Status> {
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static(method);
+        grpc.unary(tonic::Request::new(()), path, tonic_prost::ProstCodec::<(), ()>::default()).await.map(|_| ())
+    }
+
+    async fn serving(
+        server: GrpcServer,
+    ) -> (u16, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+        let port = server.local_addr().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(async {
+            let _ = stopped.await;
+        }));
+        (port, stop, task)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_panicking_handler_answers_internal_and_the_connection_carries_on() {
+        let metrics = Metrics::new();
+        let server = GrpcServer::bind(&ServerSettings::local(0))
+            .await
+            .unwrap()
+            .with_metrics(metrics.clone())
+            .add_service(Panicker);
+        let (port, stop, task) = serving(server).await;
+        let connection = channel(port).await;
+        for method in ["/test.Panicker/Later", "/test.Panicker/Now", "/test.Panicker/Later"] {
+            let status = call(connection.clone(), method).await.unwrap_err();
+            assert_eq!(status.code(), tonic::Code::Internal, "{method}: {status:?}");
+            assert_eq!(status.message(), "internal error");
+        }
+        assert_eq!(metrics.panics(), 3);
+        assert_eq!(metrics.grpc_count("test.Panicker", "Later", tonic::Code::Internal), 2);
+        // The same connection still serves.
+        let mut health = HealthClient::new(connection);
+        health.check(HealthCheckRequest { service: String::new() }).await.unwrap();
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn probes_are_answered_beyond_the_limit_and_liveness_ignores_readiness() {
+        // One call at a time, and a database that is never reachable.
+        let settings = ServerSettings { concurrency_limit: 1, ..ServerSettings::local(0) };
+        let never: ReadinessCheck = Arc::new(|| Box::pin(async { Err("database unreachable".to_owned()) }));
+        let server = GrpcServer::bind(&settings).await.unwrap().add_service(Slow).with_readiness(never);
+        let (port, stop, task) = serving(server).await;
+        let connection = channel(port).await;
+        // The one place is taken by a call that does not end.
+        let busy = tokio::spawn(call(connection.clone(), "/test.Slow/Wait"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let shed = call(connection.clone(), "/test.Slow/Wait").await.unwrap_err();
+        assert_eq!(shed.code(), tonic::Code::ResourceExhausted, "the API is shed beyond the limit");
+
+        let mut health = HealthClient::new(connection);
+        for _ in 0..20 {
+            let alive = health.check(HealthCheckRequest { service: LIVENESS.into() }).await.unwrap();
+            assert_eq!(alive.into_inner().status, ServingStatus::Serving as i32, "alive, however busy");
+        }
+        let ready = health.check(HealthCheckRequest { service: String::new() }).await.unwrap();
+        assert_eq!(ready.into_inner().status, ServingStatus::NotServing as i32, "not ready without its database");
+        busy.abort();
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+    }
+
+    /// A service whose calls wait for ever.
+    #[derive(Clone)]
+    struct Slow;
+
+    impl tonic::server::NamedService for Slow {
+        const NAME: &'static str = "test.Slow";
+    }
+
+    impl Service<http::Request<Body>> for Slow {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+        fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _request: http::Request<Body>) -> Self::Future {
+            Box::pin(std::future::pending())
+        }
     }
 
     #[tokio::test(flavor = "multi_thread")]
