@@ -1,5 +1,10 @@
-//! Vocabulary every service speaks: vaccine codes. Parsed once at each
-//! boundary into `Vaccine`, never passed around as free text.
+//! Vocabulary every service speaks: vaccine codes, dates, identifiers.
+//! Parsed once at each boundary, never passed around as free text.
+
+pub mod calendar;
+pub mod id;
+
+pub use id::Id;
 
 use std::fmt;
 use std::str::FromStr;

@@ -85,9 +85,8 @@ impl Citizen {
                 Ok(value.to_owned())
             }
         };
-        let birth_date = NaiveDate::parse_from_str(birth_date.trim(), "%Y-%m-%d")
-            .map_err(|_| BookingError::Invalid("birth_date must be a date written YYYY-MM-DD".into()))?;
-        if birth_date > today || birth_date < NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid") {
+        let birth_date = creneau_kit::vocab::calendar::date(birth_date, "birth_date")?;
+        if birth_date > today {
             return Err(BookingError::Invalid("birth_date is out of range".into()));
         }
         Ok(Self {

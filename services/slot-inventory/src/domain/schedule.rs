@@ -22,9 +22,8 @@ pub fn parse_zone(raw: &str) -> Result<Tz, BookingError> {
     raw.parse::<Tz>().map_err(|_| invalid(format!("unknown time zone {raw:?}")))
 }
 
-pub fn parse_date(raw: &str, field: &str) -> Result<NaiveDate, BookingError> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| invalid(format!("{field} must be a date written YYYY-MM-DD")))
+pub fn parse_date(raw: &str, field: &'static str) -> Result<NaiveDate, BookingError> {
+    Ok(creneau_kit::vocab::calendar::date(raw, field)?)
 }
 
 pub fn parse_time(raw: &str, field: &str) -> Result<NaiveTime, BookingError> {
@@ -61,10 +60,7 @@ impl Schedule {
         lines: u32,
         zone: &str,
     ) -> Result<Self, BookingError> {
-        let centre_id = centre_id.trim();
-        if centre_id.is_empty() {
-            return Err(invalid("centre_id is required"));
-        }
+        let centre_id = creneau_kit::vocab::Id::parse(centre_id, "centre_id")?.into_string();
         let vaccine = vaccine.parse::<Vaccine>().map_err(|e| invalid(e.to_string()))?;
         let (start, end) = (parse_date(start, "start_date")?, parse_date(end, "end_date")?);
         if end < start || (end - start).num_days() >= MAX_DAYS {

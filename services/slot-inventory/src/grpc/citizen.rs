@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use creneau_kit::errors;
-use creneau_kit::vocab::Vaccine;
+use creneau_kit::vocab::{Id, Vaccine, calendar};
 use creneau_proto::slot_inventory::v1 as pb;
 use sha2::{Digest, Sha256};
 use tonic::Status;
 
-use super::{SlotInventoryService, booking_to_pb, db_status, to_status};
+use super::{SlotInventoryService, booking_to_pb, db_status, invalid, to_status};
 use creneau_kit::vocab::{DoseKind, TimeOfDay};
 
 use crate::domain::{BookingError, Citizen, Contact, Reference, Secret, SlotWindow, day_parts, parse_date};
@@ -71,10 +71,15 @@ impl SlotInventoryService {
         if claims.birth_date != citizen.birth_date || claims.dose != attested_dose {
             return Err(BookingError::AttestationMismatch);
         }
-        let target = match (r.hold_id.as_deref().map(str::trim).filter(|h| !h.is_empty()), r.slot_id.trim()) {
-            (Some(hold_id), _) => Target::Hold { hold_id: hold_id.to_owned(), holder_key: holder_key(&r.attestation) },
-            (None, "") => return Err(BookingError::Invalid("slot_id or hold_id is required".into())),
-            (None, slot_id) => Target::Slot(slot_id.to_owned()),
+        let hold_id = Id::parse_optional(r.hold_id.as_deref(), "hold_id")?;
+        let slot_id = Id::parse_optional(Some(&r.slot_id), "slot_id")?;
+        let second_slot_id = Id::parse_optional(r.second_slot_id.as_deref(), "second_slot_id")?;
+        let target = match (hold_id, slot_id) {
+            (Some(hold_id), _) => {
+                Target::Hold { hold_id: hold_id.into_string(), holder_key: holder_key(&r.attestation) }
+            }
+            (None, None) => return Err(BookingError::Invalid("slot_id or hold_id is required".into())),
+            (None, Some(slot_id)) => Target::Slot(slot_id.into_string()),
         };
         let mut h = Sha256::new();
         for part in [
@@ -94,7 +99,7 @@ impl SlotInventoryService {
         }
         Ok(BookCommand {
             target,
-            second_slot_id: r.second_slot_id.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+            second_slot_id: second_slot_id.map(Id::into_string),
             dose,
             citizen,
             idempotency_key: key.to_owned(),
@@ -136,13 +141,12 @@ impl SlotInventoryService {
             2 | 3 => r.dose as i32,
             other => return Err(errors::invalid_argument(format!("there is no dose {other}"))),
         };
-        if r.slot_id.trim().is_empty() {
-            return Err(errors::invalid_argument("slot_id is required"));
-        }
-        let second = r.second_slot_id.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let slot_id = Id::parse(&r.slot_id, "slot_id").map_err(invalid)?;
+        let second = Id::parse_optional(r.second_slot_id.as_deref(), "second_slot_id").map_err(invalid)?;
         let vaccines = self.vaccines().await?;
+        let second = second.as_ref().map(Id::as_str);
         let view =
-            storage::reschedule(&self.db, &vaccines, &reference, &secret, dose, r.slot_id.trim(), second, Utc::now())
+            storage::reschedule(&self.db, &vaccines, &reference, &secret, dose, slot_id.as_str(), second, Utc::now())
                 .await
                 .map_err(to_status)?;
         self.relay_wakeup.notify_one();
@@ -153,17 +157,16 @@ impl SlotInventoryService {
     pub(super) async fn hold_impl(&self, r: pb::HoldRequest) -> Result<pb::SlotHold, Status> {
         let now = Utc::now();
         self.verify_attestation(&r.attestation, now).map_err(to_status)?;
-        if r.slot_id.trim().is_empty() {
-            return Err(errors::invalid_argument("slot_id is required"));
-        }
-        let held = storage::hold(&self.db, r.slot_id.trim(), &holder_key(&r.attestation), self.lifetimes.hold, now)
+        let slot_id = Id::parse(&r.slot_id, "slot_id").map_err(invalid)?;
+        let held = storage::hold(&self.db, slot_id.as_str(), &holder_key(&r.attestation), self.lifetimes.hold, now)
             .await
             .map_err(to_status)?;
         Ok(pb::SlotHold { hold_id: held.id, slot_id: held.slot_id, expires_at: held.expires_at.to_rfc3339() })
     }
 
     pub(super) async fn release_hold_impl(&self, r: pb::ReleaseHoldRequest) -> Result<pb::ReleaseHoldResponse, Status> {
-        storage::release_hold(&self.db, r.hold_id.trim(), &holder_key(&r.attestation)).await.map_err(to_status)?;
+        let hold_id = Id::parse(&r.hold_id, "hold_id").map_err(invalid)?;
+        storage::release_hold(&self.db, hold_id.as_str(), &holder_key(&r.attestation)).await.map_err(to_status)?;
         Ok(pb::ReleaseHoldResponse {})
     }
 
@@ -174,11 +177,12 @@ impl SlotInventoryService {
         if r.centre_ids.len() > MAX_CENTRES_PER_SUMMARY {
             return Err(errors::invalid_argument(format!("at most {MAX_CENTRES_PER_SUMMARY} centres per call")));
         }
+        for id in &r.centre_ids {
+            Id::parse(id, "centre_ids").map_err(invalid)?;
+        }
         let from = match r.from.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => Utc::now(),
-            Some(raw) => DateTime::parse_from_rfc3339(raw)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| errors::invalid_argument("from must be an RFC 3339 timestamp"))?,
+            Some(raw) => calendar::instant(raw, "from").map_err(invalid)?,
         };
         let vaccine = r
             .vaccine

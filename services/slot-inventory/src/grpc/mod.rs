@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use creneau_kit::attestation::Verifier;
 use creneau_kit::errors::{self, reason};
+use creneau_kit::vocab::Id;
 use creneau_proto::slot_inventory::v1::{self as pb, slot_inventory_server::SlotInventory};
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
@@ -64,14 +65,13 @@ pub(crate) fn to_status(error: BookingError) -> Status {
     }
 }
 
-/// A saturated pool is back-pressure the caller may retry, not a fault.
+/// Input refused before it reaches the domain (an identifier, a date).
+pub(crate) fn invalid(error: impl std::fmt::Display) -> Status {
+    errors::invalid_argument(error.to_string())
+}
+
 pub(crate) fn db_status(err: DbErr) -> Status {
-    match err {
-        DbErr::ConnectionAcquire(_) => {
-            errors::status(Code::Unavailable, reason::UNAVAILABLE, "database busy, retry later")
-        }
-        other => errors::internal(&other),
-    }
+    creneau_kit::db::status(&err)
 }
 
 fn slot_to_pb(view: SlotView) -> pb::Slot {
@@ -119,9 +119,11 @@ impl SlotInventory for SlotInventoryService {
     ) -> Result<Response<pb::ListSlotsResponse>, Status> {
         let r = request.into_inner();
         let now = Utc::now();
+        let centre_id = Id::parse(&r.centre_id, "centre_id").map_err(invalid)?;
         let window = SlotWindow::parse(&r.from, r.days, now.date_naive()).map_err(to_status)?;
-        let slots =
-            storage::list_slots(&self.db, &r.centre_id, window, r.available_only, now).await.map_err(db_status)?;
+        let slots = storage::list_slots(&self.db, centre_id.as_str(), window, r.available_only, now)
+            .await
+            .map_err(db_status)?;
         Ok(Response::new(pb::ListSlotsResponse { slots: slots.into_iter().map(slot_to_pb).collect() }))
     }
 
@@ -210,7 +212,13 @@ impl SlotInventory for SlotInventoryService {
         &self,
         request: Request<pb::CloseSlotsRequest>,
     ) -> Result<Response<pb::CloseSlotsResponse>, Status> {
-        let ids = request.into_inner().slot_ids;
+        let ids = request
+            .into_inner()
+            .slot_ids
+            .iter()
+            .map(|id| Id::parse(id, "slot_ids").map(Id::into_string))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
         let closed = storage::close_slots(&self.db, &ids).await.map_err(db_status)?;
         Ok(Response::new(pb::CloseSlotsResponse { closed: closed as u32 }))
     }

@@ -6,17 +6,16 @@ use creneau_kit::errors;
 use creneau_proto::slot_inventory::v1 as pb;
 use tonic::Status;
 
-use super::{SlotInventoryService, db_status, slot_to_pb, to_status};
+use super::{SlotInventoryService, db_status, invalid, slot_to_pb, to_status};
 use crate::domain::{NewSlot, Schedule, parse_date, parse_time, parse_zone, session_bounds};
 use crate::storage::{self, SessionAction, SlotView};
+use creneau_kit::vocab::Id;
 
 const MAX_SLOTS_PER_CREATE: usize = 5000;
 
 impl SlotInventoryService {
     pub(super) async fn create_slots_impl(&self, r: pb::CreateSlotsRequest) -> Result<pb::CreateSlotsResponse, Status> {
-        if r.centre_id.trim().is_empty() {
-            return Err(errors::invalid_argument("centre_id is required"));
-        }
+        let centre_id = Id::parse(&r.centre_id, "centre_id").map_err(invalid)?;
         if r.slots.len() > MAX_SLOTS_PER_CREATE {
             return Err(errors::invalid_argument(format!("at most {MAX_SLOTS_PER_CREATE} slots per call")));
         }
@@ -27,7 +26,7 @@ impl SlotInventoryService {
             .collect::<Result<Vec<_>, _>>()
             .map_err(to_status)?;
         let stored =
-            storage::create_slots(&self.db, r.centre_id.trim(), &slots, Utc::now()).await.map_err(db_status)?;
+            storage::create_slots(&self.db, centre_id.as_str(), &slots, Utc::now()).await.map_err(db_status)?;
         Ok(pb::CreateSlotsResponse {
             slots: stored.into_iter().map(|slot| slot_to_pb(SlotView { slot, held: 0 })).collect(),
         })
@@ -63,10 +62,8 @@ impl SlotInventoryService {
         &self,
         r: pb::CancelSessionRequest,
     ) -> Result<pb::CancelSessionResponse, Status> {
-        if r.centre_id.trim().is_empty() {
-            return Err(errors::invalid_argument("centre_id is required"));
-        }
-        if r.reason.trim().is_empty() || r.reason.chars().count() > 300 {
+        let centre = Id::parse(&r.centre_id, "centre_id").map_err(invalid)?;
+        if r.reason.trim().is_empty() || r.reason.chars().count() > 300 || r.reason.chars().any(char::is_control) {
             return Err(errors::invalid_argument("reason must be 1 to 300 characters: citizens read it"));
         }
         let zone = parse_zone(&r.time_zone).map_err(to_status)?;
@@ -85,7 +82,7 @@ impl SlotInventoryService {
             }
         };
         let vaccines = self.vaccines().await?;
-        let (centre, reason) = (r.centre_id.trim(), r.reason.trim());
+        let (centre, reason) = (centre.as_str(), r.reason.trim());
         let outcome = storage::cancel_session(&self.db, &vaccines, centre, bounds, zone, &action, reason, Utc::now())
             .await
             .map_err(to_status)?;
