@@ -48,7 +48,7 @@ async fn a_small_rush_against_a_running_platform_reports_and_checks() {
     let citizens: u64 = report["citizens"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
     assert_eq!(citizens, 300, "every citizen's morning ends and is counted");
     let checks = report["invariants"].as_array().unwrap();
-    assert_eq!(checks.len(), 6);
+    assert_eq!(checks.len(), 7);
     assert!(checks.iter().all(|c| c["violations"] == 0), "{checks:?}");
     assert_eq!(report["ledger"]["acknowledged_but_missing"], 0);
     let booked_in_db =

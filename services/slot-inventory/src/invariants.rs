@@ -43,6 +43,12 @@ pub async fn check(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<
              JOIN bookings b ON b.id = a.booking_id WHERE a.slot_id = s.id AND b.status = 'confirmed')",
         ),
         (
+            "appointments",
+            "a slot never has more confirmed appointments than places",
+            "SELECT COUNT(*) FROM slots s WHERE s.capacity < (SELECT COUNT(*) FROM appointments a \
+             JOIN bookings b ON b.id = a.booking_id WHERE a.slot_id = s.id AND b.status = 'confirmed')",
+        ),
+        (
             "one-first-dose",
             "nobody holds two active first doses",
             "SELECT COUNT(*) FROM (SELECT b.identity_key FROM bookings b JOIN appointments a ON a.booking_id = b.id \

@@ -4,17 +4,21 @@
 
 mod booking;
 mod citizen;
+mod hold;
 mod schedule;
 mod slot;
 mod vaccine;
 
 pub use booking::{BookingStatus, Reference, Secret, SecretHash};
 pub use citizen::{Citizen, Contact, IdentityKey, Language};
+pub use hold::HoldState;
 pub use schedule::{Schedule, parse_date, parse_time, parse_zone, session_bounds};
-pub use slot::{NewSlot, SlotWindow, day_parts};
+pub use slot::{NewSlot, Places, SlotWindow, day_parts};
 pub use vaccine::{VaccineRules, Window};
 
 use creneau_kit::attestation::AttestationError;
+use creneau_kit::vocab::calendar::CalendarError;
+use creneau_kit::vocab::id::InvalidId;
 
 /// Why a booking operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -51,4 +55,16 @@ pub enum BookingError {
     NotFound,
     #[error("storage: {0}")]
     Storage(#[from] sea_orm::DbErr),
+}
+
+impl From<CalendarError> for BookingError {
+    fn from(error: CalendarError) -> Self {
+        Self::Invalid(error.to_string())
+    }
+}
+
+impl From<InvalidId> for BookingError {
+    fn from(error: InvalidId) -> Self {
+        Self::Invalid(error.to_string())
+    }
 }

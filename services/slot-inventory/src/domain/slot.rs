@@ -9,11 +9,9 @@ const MAX_WINDOW_DAYS: u32 = 62;
 
 /// Slot times are whole seconds: databases differ in sub-second precision,
 /// and a slot must compare equal to itself after a round trip.
-fn instant(raw: &str, field: &str) -> Result<DateTime<Utc>, BookingError> {
-    DateTime::parse_from_rfc3339(raw.trim())
-        .map(|t| t.with_timezone(&Utc))
-        .map(|t| t.with_nanosecond(0).unwrap_or(t))
-        .map_err(|_| BookingError::Invalid(format!("{field} must be an RFC 3339 timestamp")))
+fn instant(raw: &str, field: &'static str) -> Result<DateTime<Utc>, BookingError> {
+    let at = creneau_kit::vocab::calendar::instant(raw, field)?;
+    Ok(at.with_nanosecond(0).unwrap_or(at))
 }
 
 /// A slot a centre publishes.
@@ -42,6 +40,35 @@ impl NewSlot {
     }
 }
 
+/// A slot's places at one moment, and the capacity rule every path that
+/// sells, holds, moves or shows a place asks. The database backs it with
+/// `CHECK (booked <= capacity)` and the slot's row lock; queries that list
+/// candidates filter on `booked < capacity` first, which never keeps out a
+/// slot this rule lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Places {
+    pub capacity: i64,
+    pub booked: i64,
+    /// Live holds: places set aside that nobody else may take.
+    pub held: i64,
+}
+
+impl Places {
+    pub fn new(capacity: i32, booked: i32, held: i64) -> Self {
+        Self { capacity: i64::from(capacity), booked: i64::from(booked), held }
+    }
+
+    /// Whether one more place can be sold or held.
+    pub fn has_room(self) -> bool {
+        self.booked + self.held < self.capacity
+    }
+
+    /// Places nobody has booked or holds.
+    pub fn left(self) -> i64 {
+        (self.capacity - self.booked - self.held).max(0)
+    }
+}
+
 /// Whole UTC days to list slots for: `[from, from + days)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotWindow {
@@ -51,12 +78,7 @@ pub struct SlotWindow {
 
 impl SlotWindow {
     pub fn parse(from: &str, days: u32, today: NaiveDate) -> Result<Self, BookingError> {
-        let from = if from.trim().is_empty() {
-            today
-        } else {
-            NaiveDate::parse_from_str(from.trim(), "%Y-%m-%d")
-                .map_err(|_| BookingError::Invalid("from must be a date written YYYY-MM-DD".into()))?
-        };
+        let from = if from.trim().is_empty() { today } else { creneau_kit::vocab::calendar::date(from, "from")? };
         let days = if days == 0 { 7 } else { days };
         if days > MAX_WINDOW_DAYS {
             return Err(BookingError::Invalid(format!("days must be 1 to {MAX_WINDOW_DAYS}")));
@@ -66,6 +88,7 @@ impl SlotWindow {
     }
 
     pub fn from_instant(start: DateTime<Utc>, days: u32) -> Result<Self, BookingError> {
+        creneau_kit::vocab::calendar::within_range(start.date_naive(), "from")?;
         let days = if days == 0 { 7 } else { days };
         if days > MAX_WINDOW_DAYS {
             return Err(BookingError::Invalid(format!("days must be 1 to {MAX_WINDOW_DAYS}")));
@@ -136,11 +159,24 @@ mod tests {
     }
 
     #[test]
+    fn a_place_is_free_when_neither_booked_nor_held() {
+        assert!(Places::new(8, 7, 0).has_room());
+        assert!(!Places::new(8, 7, 1).has_room(), "a live hold keeps the last place");
+        assert!(!Places::new(8, 8, 0).has_room());
+        assert_eq!(Places::new(8, 5, 1).left(), 2);
+        assert_eq!(Places::new(8, 8, 2).left(), 0, "never negative, even over-held");
+    }
+
+    #[test]
     fn windows_default_to_a_week_and_are_bounded() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
         let w = SlotWindow::parse("", 0, today).unwrap();
         assert_eq!(w.end - w.start, Duration::days(7));
         assert!(SlotWindow::parse("2026-13-01", 7, today).is_err());
         assert!(SlotWindow::parse("2026-12-01", 400, today).is_err());
+        assert!(SlotWindow::parse("+262143-12-31", 62, today).is_err(), "no overflow, an error");
+        assert!(SlotWindow::parse("2199-12-31", 62, today).is_ok());
+        let far = NaiveDate::MAX.and_hms_opt(0, 0, 0).unwrap().and_utc();
+        assert!(SlotWindow::from_instant(far, 7).is_err());
     }
 }

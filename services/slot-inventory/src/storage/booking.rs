@@ -3,18 +3,15 @@
 use chrono::{DateTime, Utc};
 use creneau_proto::notification::v1 as events;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
 use super::entities::{appointment, booking, hold, idempotency_key, slot};
 use super::places::Vaccines;
 use super::{
     BookCommand, BookingView, DoseRequest, Target, appointment_info, authorised, cancel_in, is_unique_violation,
-    outbox, places, recipient_of, retrying, view_of,
+    lock_authorised, outbox, places, recipient_of, retrying, view_of,
 };
-use crate::domain::{BookingError, BookingStatus, Citizen, Reference, Secret, VaccineRules};
+use crate::domain::{BookingError, BookingStatus, Citizen, HoldState, Places, Reference, Secret, VaccineRules};
 
 const PRIMARY: &str = "primary";
 const BOOSTER: &str = "booster";
@@ -37,14 +34,15 @@ pub async fn book(
     }
 }
 
-/// What one read tells before any write or lock: whether the key is
-/// already known (a retry, to replay), and the refusal a glance at the
-/// slot gives (unknown, closed or full).
-async fn glance(
-    db: &DatabaseConnection,
-    cmd: &BookCommand,
-    now: DateTime<Utc>,
-) -> Result<(bool, Option<BookingError>), BookingError> {
+/// What one read tells before any write or lock.
+struct Glance {
+    /// The key is already known: a retry, to replay.
+    known: bool,
+    /// The refusal a look at the slot gives (unknown, closed or full).
+    refusal: Option<BookingError>,
+}
+
+async fn glance(db: &DatabaseConnection, cmd: &BookCommand, now: DateTime<Utc>) -> Result<Glance, BookingError> {
     let slot_id = match &cmd.target {
         Target::Slot(id) => id.as_str(),
         Target::Hold { .. } => "",
@@ -62,17 +60,21 @@ async fn glance(
         .ok_or_else(|| DbErr::Custom("the glance returned no row".into()))?;
     let known = row.try_get::<i64>("", "known")? > 0;
     if slot_id.is_empty() {
-        return Ok((known, None));
+        return Ok(Glance { known, refusal: None });
     }
     let status: Option<String> = row.try_get("", "status")?;
     let (booked, capacity): (Option<i32>, Option<i32>) = (row.try_get("", "booked")?, row.try_get("", "capacity")?);
     let refusal = match (status.as_deref(), booked, capacity) {
         (None, _, _) => Some(BookingError::SlotNotFound(slot_id.to_owned())),
         (Some(places::CLOSED), _, _) => Some(BookingError::SlotClosed),
-        (_, Some(b), Some(c)) if b >= c => Some(BookingError::SlotFull),
+        // Holds are not counted here: this refuses only what is surely
+        // full, and the locked path decides the rest.
+        (_, Some(booked), Some(capacity)) if !Places::new(capacity, booked, 0).has_room() => {
+            Some(BookingError::SlotFull)
+        }
         _ => None,
     };
-    Ok((known, refusal))
+    Ok(Glance { known, refusal })
 }
 
 async fn try_book(
@@ -83,14 +85,16 @@ async fn try_book(
 ) -> Result<BookingView, BookingError> {
     // A retry's replay and a full slot's refusal are both answered from
     // one read, before any write or lock.
-    let (known, refused) = glance(db, cmd, now).await?;
-    if known && let Some(view) = replay_if_known(db, cmd, now).await? {
+    let glance = glance(db, cmd, now).await?;
+    if glance.known
+        && let Some(view) = replay_if_known(db, cmd, now).await?
+    {
         return Ok(view);
     }
-    if let Some(refusal) = refused {
+    if let Some(refusal) = glance.refusal {
         return Err(refusal);
     }
-    let txn = db.begin().await?;
+    let txn = creneau_kit::db::begin(db).await?;
     let booking_id = uuid::Uuid::now_v7().to_string();
     let secret = Secret::generate();
     // Claims the key: inserted, or taken over if the one stored has
@@ -122,14 +126,18 @@ async fn try_book(
             .ok_or_else(|| BookingError::Storage(DbErr::Custom("idempotency key vanished".into())));
     }
 
-    let (first, own_hold) = match &cmd.target {
-        Target::Slot(id) => {
-            (places::lock_slot(&txn, id).await?.ok_or_else(|| BookingError::SlotNotFound(id.clone()))?, None)
-        }
+    let first = match &cmd.target {
+        Target::Slot(id) => places::lock_slot(&txn, id).await?.ok_or_else(|| BookingError::SlotNotFound(id.clone()))?,
         Target::Hold { hold_id, holder_key } => {
             let held = live_hold(&txn, hold_id, holder_key, now).await?;
             let slot = places::lock_slot(&txn, &held.slot_id).await?.ok_or(BookingError::HoldNotFound)?;
-            (slot, Some(held.id))
+            // Under the slot's lock, where holds of this slot are decided:
+            // a hold is consumed once, by one booking; once consumed it no
+            // longer keeps the place it gives to this booking.
+            if !consume_hold(&txn, hold_id, holder_key, now).await? {
+                return Err(BookingError::HoldNotFound);
+            }
+            slot
         }
     };
     if first.starts_at <= now {
@@ -146,11 +154,8 @@ async fn try_book(
             rules.label, rules.booster_min_delay_days
         )));
     }
-    if !places::take_place(&txn, &first.id, own_hold.as_deref(), now).await? {
+    if !places::take_place(&txn, &first, now).await? {
         return Err(if first.status == places::CLOSED { BookingError::SlotClosed } else { BookingError::SlotFull });
-    }
-    if let Some(hold_id) = &own_hold {
-        set_hold_state(&txn, hold_id, "consumed").await?;
     }
 
     let mut taken = vec![(if cmd.dose == DoseRequest::First { 1 } else { 3 }, first.clone())];
@@ -204,20 +209,30 @@ async fn live_hold(
 ) -> Result<hold::Model, BookingError> {
     hold::Entity::find_by_id(hold_id.to_owned())
         .filter(hold::Column::HolderKey.eq(holder_key))
-        .filter(hold::Column::State.eq("live"))
+        .filter(hold::Column::State.eq(HoldState::Live.as_str()))
         .filter(hold::Column::ExpiresAt.gt(now))
         .one(txn)
         .await?
         .ok_or(BookingError::HoldNotFound)
 }
 
-async fn set_hold_state(txn: &impl ConnectionTrait, hold_id: &str, state: &str) -> Result<(), DbErr> {
-    hold::Entity::update_many()
-        .col_expr(hold::Column::State, Expr::value(state))
+/// Marks a live hold consumed; false when it no longer is live (consumed
+/// by another booking, released or expired meanwhile).
+async fn consume_hold(
+    txn: &impl ConnectionTrait,
+    hold_id: &str,
+    holder_key: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let consumed = hold::Entity::update_many()
+        .col_expr(hold::Column::State, Expr::value(HoldState::Consumed.as_str()))
         .filter(hold::Column::Id.eq(hold_id))
+        .filter(hold::Column::HolderKey.eq(holder_key))
+        .filter(hold::Column::State.eq(HoldState::Live.as_str()))
+        .filter(hold::Column::ExpiresAt.gt(now))
         .exec(txn)
         .await?;
-    Ok(())
+    Ok(consumed.rows_affected == 1)
 }
 
 /// Inserts the booking row under a fresh reference.
@@ -288,8 +303,8 @@ pub async fn cancel(
     now: DateTime<Utc>,
 ) -> Result<BookingView, BookingError> {
     retrying(|| async {
-        let txn = db.begin().await?;
-        let row = authorised(&txn, reference, secret).await?;
+        let txn = creneau_kit::db::begin(db).await?;
+        let row = lock_authorised(&txn, reference, secret).await?;
         cancel_in(&txn, &row, None, now).await?;
         let view = view_of(&txn, row).await?;
         txn.commit().await?;
@@ -314,8 +329,8 @@ pub async fn reschedule(
     now: DateTime<Utc>,
 ) -> Result<BookingView, BookingError> {
     retrying(|| async {
-        let txn = db.begin().await?;
-        let row = authorised(&txn, reference, secret).await?;
+        let txn = creneau_kit::db::begin(db).await?;
+        let row = lock_authorised(&txn, reference, secret).await?;
         if row.status != BookingStatus::Confirmed.as_str() {
             return Err(BookingError::Invalid("a cancelled booking cannot be moved".into()));
         }
@@ -328,8 +343,18 @@ pub async fn reschedule(
         if current.starts_at <= now {
             return Err(BookingError::Invalid("an appointment that has started cannot be moved".into()));
         }
-        let target =
-            places::lock_slot(&txn, slot_id).await?.ok_or_else(|| BookingError::SlotNotFound(slot_id.to_owned()))?;
+        // Both rows in one order, so that two moves between the same two
+        // slots in opposite directions wait for each other instead of
+        // deadlocking.
+        let target = if current.slot_id.as_str() < slot_id {
+            places::lock_slot(&txn, &current.slot_id).await?;
+            places::lock_slot(&txn, slot_id).await?
+        } else {
+            let target = places::lock_slot(&txn, slot_id).await?;
+            places::lock_slot(&txn, &current.slot_id).await?;
+            target
+        };
+        let target = target.ok_or_else(|| BookingError::SlotNotFound(slot_id.to_owned()))?;
         if target.vaccine != current.vaccine {
             return Err(BookingError::Invalid("an appointment moves to a slot of the same vaccine".into()));
         }
@@ -380,7 +405,7 @@ pub(super) async fn move_to(
     target: &slot::Model,
     now: DateTime<Utc>,
 ) -> Result<(), BookingError> {
-    if !places::take_place(txn, &target.id, None, now).await? {
+    if !places::take_place(txn, target, now).await? {
         return Err(if target.status == places::CLOSED { BookingError::SlotClosed } else { BookingError::SlotFull });
     }
     places::free_place(txn, &current.slot_id).await?;

@@ -4,11 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use super::entities::hold;
 use super::{is_unique_violation, places, retrying};
-use crate::domain::BookingError;
+use crate::domain::{BookingError, HoldState, Places};
 
 #[derive(Debug, Clone)]
 pub struct HoldView {
@@ -28,20 +28,20 @@ pub async fn hold(
     now: DateTime<Utc>,
 ) -> Result<HoldView, BookingError> {
     let result = retrying(|| async {
-        let txn = db.begin().await?;
+        let txn = creneau_kit::db::begin(db).await?;
         // Expired or replaced holds leave the "live" state: the index that
         // keeps one live hold per holder only sees the new one.
         hold::Entity::update_many()
-            .col_expr(hold::Column::State, Expr::value("expired"))
+            .col_expr(hold::Column::State, Expr::value(HoldState::Expired.as_str()))
             .filter(hold::Column::HolderKey.eq(holder_key))
-            .filter(hold::Column::State.eq("live"))
+            .filter(hold::Column::State.eq(HoldState::Live.as_str()))
             .filter(hold::Column::ExpiresAt.lte(now))
             .exec(&txn)
             .await?;
         hold::Entity::update_many()
-            .col_expr(hold::Column::State, Expr::value("released"))
+            .col_expr(hold::Column::State, Expr::value(HoldState::Released.as_str()))
             .filter(hold::Column::HolderKey.eq(holder_key))
-            .filter(hold::Column::State.eq("live"))
+            .filter(hold::Column::State.eq(HoldState::Live.as_str()))
             .exec(&txn)
             .await?;
         let slot = places::lock_slot(&txn, slot_id).await?.ok_or_else(|| BookingError::SlotNotFound(slot_id.into()))?;
@@ -52,7 +52,7 @@ pub async fn hold(
             return Err(BookingError::SlotClosed);
         }
         let held = places::live_holds(&txn, std::slice::from_ref(&slot.id), now).await?;
-        if i64::from(slot.booked) + held.get(&slot.id).copied().unwrap_or(0) >= i64::from(slot.capacity) {
+        if !Places::new(slot.capacity, slot.booked, held.get(&slot.id).copied().unwrap_or(0)).has_room() {
             return Err(BookingError::SlotFull);
         }
         let view = HoldView { id: uuid::Uuid::now_v7().to_string(), slot_id: slot.id.clone(), expires_at: now + ttl };
@@ -60,7 +60,7 @@ pub async fn hold(
             id: Set(view.id.clone()),
             slot_id: Set(view.slot_id.clone()),
             holder_key: Set(holder_key.to_owned()),
-            state: Set("live".into()),
+            state: Set(HoldState::Live.as_str().into()),
             expires_at: Set(view.expires_at),
             created_at: Set(now),
         })
@@ -85,9 +85,9 @@ pub async fn release_hold(db: &DatabaseConnection, hold_id: &str, holder_key: &s
         .await?
         .ok_or(BookingError::HoldNotFound)?;
     hold::Entity::update_many()
-        .col_expr(hold::Column::State, Expr::value("released"))
+        .col_expr(hold::Column::State, Expr::value(HoldState::Released.as_str()))
         .filter(hold::Column::Id.eq(found.id))
-        .filter(hold::Column::State.eq("live"))
+        .filter(hold::Column::State.eq(HoldState::Live.as_str()))
         .exec(db)
         .await?;
     Ok(())

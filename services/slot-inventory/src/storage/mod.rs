@@ -16,7 +16,7 @@ use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use creneau_proto::notification::v1 as events;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, SqlErr};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr};
 
 pub use booking::{book, cancel, get, reschedule};
 pub use holds::{HoldView, hold, release_hold};
@@ -116,11 +116,27 @@ async fn authorised(
     reference: &Reference,
     secret: &Secret,
 ) -> Result<booking_row::Model, BookingError> {
-    let row = booking_row::Entity::find()
-        .filter(booking_row::Column::Reference.eq(reference.as_str()))
-        .one(db)
-        .await?
-        .ok_or(BookingError::NotFound)?;
+    let query = booking_row::Entity::find().filter(booking_row::Column::Reference.eq(reference.as_str()));
+    check_secret(query.one(db).await?, secret)
+}
+
+/// The booking, as [`authorised`], its row locked until the transaction
+/// ends. Every change to a booking (cancel, move, a session cancelled by
+/// staff) takes this lock first and reads the booking's state and its
+/// appointments after it: two changes to one booking run one after the
+/// other, the second seeing what the first did, so a place is never freed
+/// twice.
+async fn lock_authorised(
+    txn: &impl ConnectionTrait,
+    reference: &Reference,
+    secret: &Secret,
+) -> Result<booking_row::Model, BookingError> {
+    let query = booking_row::Entity::find().filter(booking_row::Column::Reference.eq(reference.as_str()));
+    check_secret(query.lock_exclusive().one(txn).await?, secret)
+}
+
+fn check_secret(row: Option<booking_row::Model>, secret: &Secret) -> Result<booking_row::Model, BookingError> {
+    let row = row.ok_or(BookingError::NotFound)?;
     if crate::domain::SecretHash(row.secret_hash.clone()).matches(secret) {
         Ok(row)
     } else {

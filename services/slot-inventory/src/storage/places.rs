@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use creneau_kit::db::statement;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
@@ -16,7 +15,7 @@ use sea_orm::{
 use tokio::sync::RwLock;
 
 use super::entities::{hold, slot, vaccine};
-use crate::domain::{VaccineRules, Window};
+use crate::domain::{HoldState, Places, VaccineRules, Window};
 
 pub const OPEN: &str = "open";
 pub const CLOSED: &str = "closed";
@@ -27,24 +26,27 @@ pub async fn lock_slot(txn: &impl ConnectionTrait, id: &str) -> Result<Option<sl
     slot::Entity::find_by_id(id.to_owned()).lock_exclusive().one(txn).await
 }
 
-/// Takes one place if the slot is open and booked + live holds (other than
-/// `own_hold`) leave room. One statement, decided by the database.
-pub async fn take_place(
-    txn: &impl ConnectionTrait,
-    slot_id: &str,
-    own_hold: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let result = txn
-        .execute_raw(statement(
-            txn.get_database_backend(),
-            "UPDATE slots SET booked = booked + 1 WHERE id = ? AND status = 'open' AND booked + \
-             (SELECT COUNT(*) FROM holds WHERE holds.slot_id = ? AND holds.state = 'live' \
-              AND holds.expires_at > ? AND holds.id <> ?) < capacity",
-            [slot_id.into(), slot_id.into(), now.into(), own_hold.unwrap_or("").into()],
-        ))
+/// Takes one place of `slot`, whose row the caller has locked, if it is
+/// open and the capacity rule leaves room. The live holds are counted
+/// after the lock was granted, so none can appear or go unseen meanwhile.
+pub async fn take_place(txn: &impl ConnectionTrait, slot: &slot::Model, now: DateTime<Utc>) -> Result<bool, DbErr> {
+    if slot.status != OPEN {
+        return Ok(false);
+    }
+    let held = live_holds(txn, std::slice::from_ref(&slot.id), now).await?.get(&slot.id).copied().unwrap_or(0);
+    if !Places::new(slot.capacity, slot.booked, held).has_room() {
+        return Ok(false);
+    }
+    // The row is locked: `booked` is what was read. The condition only
+    // restates the CHECK constraint, so that a caller that broke the
+    // locking protocol gets a refusal rather than an error.
+    let taken = slot::Entity::update_many()
+        .col_expr(slot::Column::Booked, Expr::col(slot::Column::Booked).add(1))
+        .filter(slot::Column::Id.eq(slot.id.clone()))
+        .filter(Expr::col(slot::Column::Booked).lt(Expr::col(slot::Column::Capacity)))
+        .exec(txn)
         .await?;
-    Ok(result.rows_affected() == 1)
+    Ok(taken.rows_affected == 1)
 }
 
 pub async fn free_place(txn: &impl ConnectionTrait, slot_id: &str) -> Result<(), DbErr> {
@@ -77,7 +79,7 @@ pub async fn live_holds(
         .column(hold::Column::SlotId)
         .column_as(hold::Column::Id.count(), "held")
         .filter(hold::Column::SlotId.is_in(slot_ids.iter().cloned()))
-        .filter(hold::Column::State.eq("live"))
+        .filter(hold::Column::State.eq(HoldState::Live.as_str()))
         .filter(hold::Column::ExpiresAt.gt(now))
         .group_by(hold::Column::SlotId)
         .into_model::<HeldCount>()
@@ -132,7 +134,8 @@ fn rules_of(v: vaccine::Model) -> VaccineRules {
 }
 
 /// Open slots of the same centre and vaccine inside `window` that look
-/// free, earliest first; `take_place` has the last word.
+/// free (holds not counted), earliest first; `take_place` has the last
+/// word.
 pub async fn candidates(
     txn: &impl ConnectionTrait,
     centre_id: &str,
@@ -180,11 +183,11 @@ pub async fn place_second_dose(
                 rules.label, rules.min_interval_days, rules.max_interval_days
             ))));
         }
-        return Ok(if take_place(txn, id, None, now).await? { Ok(second) } else { Err(BookingError::SecondSlotFull) });
+        return Ok(if take_place(txn, &second, now).await? { Ok(second) } else { Err(BookingError::SecondSlotFull) });
     }
     for candidate in candidates(txn, &first.centre_id, &first.vaccine, window, 50).await? {
         if let Some(locked) = lock_slot(txn, &candidate.id).await?
-            && take_place(txn, &locked.id, None, now).await?
+            && take_place(txn, &locked, now).await?
         {
             return Ok(Ok(locked));
         }

@@ -11,7 +11,7 @@ use creneau_proto::notification::v1 as events;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    QuerySelect, TransactionTrait,
 };
 
 use super::booking::{cancel_row, move_to, repair_second_dose};
@@ -19,7 +19,7 @@ use super::entities::{appointment, booking, schedule, slot};
 use super::places::{self, CLOSED, OPEN, Vaccines};
 use super::slots::insert_slots;
 use super::{appointment_info, outbox, recipient_of, retrying, view_of};
-use crate::domain::{BookingError, BookingStatus, Schedule};
+use crate::domain::{BookingError, BookingStatus, Places, Schedule};
 
 /// Stores the schedule (once) and the slots it generates (those missing).
 /// Returns (slots created now, slots the schedule has in all).
@@ -90,8 +90,13 @@ pub async fn cancel_session(
     now: DateTime<Utc>,
 ) -> Result<SessionOutcome, BookingError> {
     retrying(|| async {
-        let txn = db.begin().await?;
+        let txn = creneau_kit::db::begin(db).await?;
         let mut outcome = SessionOutcome::default();
+        // The bookings first, in one order, as every change to a booking
+        // does (`lock_authorised`): a citizen cancelling or moving one of
+        // them now waits for the session, or the session for them.
+        let mut locked = BTreeMap::new();
+        lock_bookings(&txn, session_bookings(&txn, centre_id, (start, end)).await?, &mut locked).await?;
         let closed = slot::Entity::update_many()
             .col_expr(slot::Column::Status, Expr::value(CLOSED))
             .filter(slot::Column::CentreId.eq(centre_id))
@@ -102,36 +107,28 @@ pub async fn cancel_session(
             .await?;
         outcome.slots_closed = closed.rows_affected as u32;
 
-        // Affected bookings, each handled once, in a stable order.
-        let affected = appointment::Entity::find()
-            .filter(appointment::Column::CentreId.eq(centre_id))
-            .filter(appointment::Column::StartsAt.gte(start))
-            .filter(appointment::Column::StartsAt.lt(end))
-            .order_by_asc(appointment::Column::StartsAt)
-            .order_by_asc(appointment::Column::BookingId)
-            .all(&txn)
-            .await?;
+        // Read again now that the slots are closed: bookings made before
+        // the close are locked too, and every appointment is as it stands
+        // after changes that committed while we waited.
+        let affected = session_appointments(&txn, centre_id, (start, end)).await?;
         let mut by_booking: BTreeMap<String, Vec<appointment::Model>> = BTreeMap::new();
         for a in affected {
             by_booking.entry(a.booking_id.clone()).or_default().push(a);
         }
+        lock_bookings(&txn, by_booking.keys().cloned().collect(), &mut locked).await?;
         for (booking_id, appointments) in by_booking {
-            let Some(row) = booking::Entity::find_by_id(booking_id)
-                .filter(booking::Column::Status.eq(BookingStatus::Confirmed.as_str()))
-                .one(&txn)
-                .await?
-            else {
+            let Some(row) = locked.get(&booking_id).filter(|b| b.status == BookingStatus::Confirmed.as_str()) else {
                 continue;
             };
             let moved = match action {
                 SessionAction::Cancel => false,
                 SessionAction::MoveTo(date) => {
-                    move_booking(&txn, vaccines, &row, &appointments, *date, zone, reason, now).await?
+                    move_booking(&txn, vaccines, row, &appointments, *date, zone, reason, now).await?
                 }
             };
             if moved {
                 outcome.moved += 1;
-            } else if cancel_row(&txn, &row, reason, now).await? {
+            } else if cancel_row(&txn, row, reason, now).await? {
                 outcome.cancelled += 1;
             }
         }
@@ -139,6 +136,51 @@ pub async fn cancel_session(
         Ok(outcome)
     })
     .await
+}
+
+async fn session_appointments(
+    txn: &impl ConnectionTrait,
+    centre_id: &str,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<Vec<appointment::Model>, DbErr> {
+    appointment::Entity::find()
+        .filter(appointment::Column::CentreId.eq(centre_id))
+        .filter(appointment::Column::StartsAt.gte(start))
+        .filter(appointment::Column::StartsAt.lt(end))
+        .order_by_asc(appointment::Column::StartsAt)
+        .order_by_asc(appointment::Column::BookingId)
+        .all(txn)
+        .await
+}
+
+async fn session_bookings(
+    txn: &impl ConnectionTrait,
+    centre_id: &str,
+    session: (DateTime<Utc>, DateTime<Utc>),
+) -> Result<Vec<String>, DbErr> {
+    Ok(session_appointments(txn, centre_id, session).await?.into_iter().map(|a| a.booking_id).collect())
+}
+
+/// Locks the bookings not locked yet, in id order, and keeps their rows
+/// as read under the lock.
+async fn lock_bookings(
+    txn: &impl ConnectionTrait,
+    ids: Vec<String>,
+    locked: &mut BTreeMap<String, booking::Model>,
+) -> Result<(), DbErr> {
+    let mut missing: Vec<String> = ids.into_iter().filter(|id| !locked.contains_key(id)).collect();
+    missing.sort();
+    missing.dedup();
+    for chunk in missing.chunks(500) {
+        let rows = booking::Entity::find()
+            .filter(booking::Column::Id.is_in(chunk.iter().cloned()))
+            .order_by_asc(booking::Column::Id)
+            .lock_exclusive()
+            .all(txn)
+            .await?;
+        locked.extend(rows.into_iter().map(|row| (row.id.clone(), row)));
+    }
+    Ok(())
 }
 
 /// Moves the session's appointments of one booking to `date`. False (and
@@ -220,9 +262,10 @@ async fn nearest_free(
     // A booking moved only in part is cancelled whole by the caller, which
     // frees its places wherever they are by then.
     for option in options.into_iter().filter(|s| s.starts_at > now) {
+        // Holds are counted by `take_place`, which has the last word.
         if let Some(locked) = places::lock_slot(txn, &option.id).await?
             && locked.status == OPEN
-            && i64::from(locked.booked) < i64::from(locked.capacity)
+            && Places::new(locked.capacity, locked.booked, 0).has_room()
         {
             return Ok(Some(locked));
         }

@@ -11,7 +11,7 @@ use sea_orm::{
 
 use super::entities::slot;
 use super::places::{self, OPEN};
-use crate::domain::{NewSlot, SlotWindow};
+use crate::domain::{NewSlot, Places, SlotWindow};
 
 /// A slot with its live holds counted.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub async fn list_slots(
             let held = held.get(&slot.id).copied().unwrap_or(0);
             SlotView { slot, held }
         })
-        .filter(|v| !available_only || i64::from(v.slot.booked) + v.held < i64::from(v.slot.capacity))
+        .filter(|v| !available_only || Places::new(v.slot.capacity, v.slot.booked, v.held).has_room())
         .collect())
 }
 

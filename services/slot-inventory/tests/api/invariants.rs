@@ -33,6 +33,11 @@ async fn each_broken_invariant_is_counted(app: TestApp) {
     assert_eq!(violations(&app).await, [("slot-counts", 1)]);
     damage(&app, &format!("UPDATE slots SET booked = 1 WHERE id = '{single}'")).await;
 
+    // A place freed twice and sold again: two appointments in one place.
+    damage(&app, &format!("UPDATE appointments SET slot_id = '{}' WHERE vaccine = 'janssen'", ids[0])).await;
+    assert_eq!(violations(&app).await, [("slot-counts", 2), ("appointments", 1)]);
+    damage(&app, &format!("UPDATE appointments SET slot_id = '{single}' WHERE vaccine = 'janssen'")).await;
+
     // A lost second dose, then lost events.
     damage(&app, "DELETE FROM appointments WHERE dose = 2").await;
     damage(&app, &format!("UPDATE slots SET booked = 0 WHERE id = '{}'", ids[1])).await;

@@ -116,15 +116,22 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 /// Every invariant, from the database's point of view, and the outbox
 /// against what the clients were told.
 async fn check_invariants(app: &TestApp, tally: &Tally) {
-    for check in invariants::check(&app.db, Utc::now()).await.unwrap() {
-        println!("[rush]   {:<16} {} violations: {}", check.name, check.violations, check.rule);
-        assert!(check.holds(), "invariant broken: {} ({} violations)", check.rule, check.violations);
-    }
+    assert_invariants(app).await;
     let events = |kind: &str| format!("SELECT COUNT(*) FROM outbox WHERE kind = '{kind}'");
     assert_eq!(count(app, &events("booking.confirmed")).await as u64, tally.confirmed.load(Relaxed));
     assert_eq!(count(app, &events("booking.cancelled")).await as u64, tally.cancelled.load(Relaxed));
     assert_eq!(count(app, &events("booking.moved")).await as u64, tally.moved.load(Relaxed));
     assert_eq!(count(app, "SELECT COUNT(*) FROM bookings").await as u64, tally.confirmed.load(Relaxed));
+}
+
+/// Every invariant, each printed, then all asserted.
+async fn assert_invariants(app: &TestApp) {
+    let checks = invariants::check(&app.db, Utc::now()).await.unwrap();
+    for check in &checks {
+        println!("[rush]   {:<16} {} violations: {}", check.name, check.violations, check.rule);
+    }
+    let broken: Vec<_> = checks.iter().filter(|c| !c.holds()).map(|c| (c.name, c.violations)).collect();
+    assert!(broken.is_empty(), "invariants broken: {broken:?}");
 }
 
 /// Pfizer slots: `first` days of first-dose slots from tomorrow, and the
@@ -348,6 +355,168 @@ async fn retries_with_the_same_key(app: TestApp) {
     check_invariants(&app, &tally).await;
 }
 
+/// Every operation that changes a booking, at the same instant on the same
+/// bookings: the citizen cancels and moves each dose, a retry replays the
+/// booking, and staff cancel one day and move another. Then every place
+/// left is sold: a place freed twice would sell beyond capacity.
+async fn the_same_bookings_changed_at_once(app: TestApp) {
+    // Second-dose days with room to spare: a first-dose place left unsold
+    // is then one no second dose could follow.
+    let firsts = app.days("pfizer", "rush-centre", &(0..10).collect::<Vec<_>>(), 30).await;
+    let seconds = app.days("pfizer", "rush-centre", &(22..32).collect::<Vec<_>>(), 90).await;
+    let tally = Tally::default();
+    let booked: Vec<(pb::BookRequest, pb::Booking)> = join_all((0..240).map(|i| {
+        let (app, tally, firsts) = (&app, &tally, &firsts);
+        async move {
+            let (name, birth) = person(i);
+            let request = app.request(&firsts[i % firsts.len()], &name, "Same", &birth, &format!("s{i}"));
+            attempt(app, tally, request.clone()).await.map(|booking| (request, booking))
+        }
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    assert_eq!(booked.len(), 240, "room for everyone before the race");
+
+    let (cancelled_by_staff, moved_by_staff) = (AtomicU64::new(0), AtomicU64::new(0));
+    let day = |offset: i64| (Utc::now() + chrono::Duration::days(1 + offset)).date_naive().to_string();
+    let sessions = (0..2).flat_map(|_| {
+        [(day(0), None), (day(1), Some(day(9)))].map(|(date, move_to_date)| pb::CancelSessionRequest {
+            centre_id: "rush-centre".into(),
+            date,
+            time_zone: "UTC".into(),
+            reason: "livraison annulée".into(),
+            move_to_date,
+            ..Default::default()
+        })
+    });
+    let staff = join_all(sessions.map(|request| {
+        let (app, cancelled, moved) = (&app, &cancelled_by_staff, &moved_by_staff);
+        async move {
+            let outcome = retry_through_back_pressure(|| {
+                let mut client = app.client.clone();
+                let request = request.clone();
+                async move { client.cancel_session(request).await.map(|r| r.into_inner()) }
+            })
+            .await
+            .expect("a session is cancelled or moved");
+            cancelled.fetch_add(u64::from(outcome.cancelled), Relaxed);
+            moved.fetch_add(u64::from(outcome.moved), Relaxed);
+        }
+    }));
+    let citizens = join_all(booked.iter().flat_map(|(request, booking)| {
+        let credentials = (booking.reference.clone(), booking.secret.clone().unwrap());
+        let pick = |slots: &[String]| slots[rand::rng().random_range(0..slots.len())].clone();
+        let operations: [Operation; 4] = [
+            Operation::Cancel,
+            Operation::Move { dose: 1, slot_id: pick(&firsts) },
+            Operation::Move { dose: 2, slot_id: pick(&seconds) },
+            Operation::Replay(Box::new(request.clone())),
+        ];
+        operations.map(|operation| {
+            let (app, tally, credentials) = (&app, &tally, credentials.clone());
+            async move { operation.run(app, tally, credentials).await }
+        })
+    }));
+    futures::join!(staff, citizens);
+
+    // Everything left is sold, by people who move down the list of days.
+    join_all((0..CLIENTS).map(|i| {
+        let (app, tally, firsts) = (&app, &tally, &firsts);
+        async move {
+            let (name, birth) = person(10_000 + i);
+            for (n, slot) in firsts.iter().enumerate() {
+                let request = app.request(slot, &name, "Late", &birth, &format!("fill{i}-{n}"));
+                if attempt(app, tally, request).await.is_some() {
+                    return;
+                }
+            }
+            tally.gave_up.fetch_add(1, Relaxed);
+        }
+    }))
+    .await;
+    tally.print(&format!(
+        "the same bookings changed at once (staff: {} cancelled, {} moved)",
+        cancelled_by_staff.load(Relaxed),
+        moved_by_staff.load(Relaxed)
+    ));
+    assert_invariants(&app).await;
+    let open_with_room = app
+        .scalar(
+            "SELECT COUNT(*) FROM slots s WHERE s.status = 'open' AND s.booked < s.capacity \
+             AND s.starts_at < (SELECT MIN(starts_at) FROM slots) + INTERVAL '10 days'",
+        )
+        .await;
+    assert_eq!(open_with_room, 0, "every first-dose place left was sold");
+}
+
+/// One change a citizen makes to their booking.
+enum Operation {
+    Cancel,
+    Move { dose: u32, slot_id: String },
+    Replay(Box<pb::BookRequest>),
+}
+
+impl Operation {
+    async fn run(self, app: &TestApp, tally: &Tally, (reference, secret): (String, String)) {
+        let answer = match self {
+            Operation::Cancel => {
+                let request = pb::CancelRequest { reference, secret };
+                retry_through_back_pressure(|| {
+                    let (mut client, request) = (app.client.clone(), request.clone());
+                    async move { client.cancel(request).await.map(|r| r.into_inner()) }
+                })
+                .await
+            }
+            Operation::Move { dose, slot_id } => {
+                let request = pb::RescheduleRequest { reference, secret, dose, slot_id, second_slot_id: None };
+                retry_through_back_pressure(|| {
+                    let (mut client, request) = (app.client.clone(), request.clone());
+                    async move { client.reschedule(request).await.map(|r| r.into_inner()) }
+                })
+                .await
+            }
+            Operation::Replay(request) => {
+                let booking = attempt(app, tally, *request).await.expect("a replay answers");
+                assert!(booking.replayed && booking.reference == reference, "a retry replays: {booking:?}");
+                return;
+            }
+        };
+        tally.attempts.fetch_add(1, Relaxed);
+        match answer {
+            Ok(booking) if booking.status == "cancelled" => {
+                tally.cancelled.fetch_add(1, Relaxed);
+            }
+            Ok(_) => {
+                tally.moved.fetch_add(1, Relaxed);
+            }
+            // Refusals that leave the booking as it was: the slot is full
+            // or closed, the booking was cancelled first, the second dose
+            // would fall outside its interval.
+            Err(status) if is_conflict(&status) || reason(&status) == r::VALIDATION => {
+                tally.conflicts.fetch_add(1, Relaxed);
+            }
+            Err(status) => panic!("unexpected answer to a change: {status:?}"),
+        }
+    }
+}
+
+/// Calls again, after a pause, while the service pushes back.
+async fn retry_through_back_pressure<T, F, Fut>(mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    for try_ in 1.. {
+        match call().await {
+            Err(status) if is_back_pressure(&status) && try_ < 50 => backoff(try_).await,
+            other => return other,
+        }
+    }
+    unreachable!()
+}
+
 /// One scenario at a time: each is a rush of its own, not a share of one.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -372,6 +541,7 @@ mod postgres {
         uniform_demand,
         everyone_wants_the_earliest_slot,
         cancellations_and_reschedules_interleaved,
+        the_same_bookings_changed_at_once,
         retries_with_the_same_key,
     );
     on_postgres!(spawn_short_lived; holds_expire_mid_run);
