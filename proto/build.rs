@@ -11,6 +11,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("centre_directory", "creneau/centre_directory/v1/centre_directory.proto"),
     ("slot_inventory", "creneau/slot_inventory/v1/slot_inventory.proto"),
     ("notification", "creneau/notification/v1/notification.proto"),
+    ("operations", "creneau/operations/v1/operations.proto"),
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -18,6 +18,7 @@ package!(eligibility, "creneau.eligibility.v1", "eligibility_descriptor.bin");
 package!(centre_directory, "creneau.centre_directory.v1", "centre_directory_descriptor.bin");
 package!(slot_inventory, "creneau.slot_inventory.v1", "slot_inventory_descriptor.bin");
 package!(notification, "creneau.notification.v1", "notification_descriptor.bin");
+package!(operations, "creneau.operations.v1", "operations_descriptor.bin");
 
 impl notification::v1::event::Kind {
     /// The event's name, as outboxes and logs record it.

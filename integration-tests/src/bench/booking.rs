@@ -306,6 +306,8 @@ async fn grpc(o: &Options, url: &str) -> anyhow::Result<(f64, Latency)> {
             relay_interval_ms: 1000,
             hold_ttl_secs: 300,
             idempotency_ttl_secs: 86400,
+            relay_max_attempts: 8,
+            relay_first_retry_ms: 1000,
         },
     };
     let app = creneau_slot_inventory::Application::build(settings).await?;

@@ -268,6 +268,8 @@ impl Platform {
                 relay_interval_ms: 200,
                 hold_ttl_secs: c.hold_ttl_secs,
                 idempotency_ttl_secs: 86400,
+                relay_max_attempts: 8,
+                relay_first_retry_ms: 1000,
             },
         })
     }
@@ -306,6 +308,8 @@ impl Platform {
                         from: "Créneau <ne-pas-repondre@creneau.invalid>".into(),
                         centre_directory_url: Some(peer("centre-directory")),
                         dispatch_interval_ms: 200,
+                        max_attempts: 8,
+                        first_retry_ms: 1000,
                     },
                 };
                 let app = creneau_notification::Application::build(settings).await?;

@@ -7,9 +7,11 @@
 pub mod attestation;
 pub mod client;
 pub mod db;
+pub mod deadline;
 pub mod entrypoint;
 pub mod errors;
 pub mod metrics;
+pub mod operations;
 pub mod server;
 pub mod settings;
 pub mod shutdown;

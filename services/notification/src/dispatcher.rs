@@ -1,10 +1,12 @@
 //! Sends stored messages through the channel. Runs in every replica;
-//! leases keep replicas off each other's messages, and a failed send is
-//! retried when its lease runs out.
+//! leases keep replicas off each other's messages. A failed send is tried
+//! again later, waiting longer each time, and set aside as a dead letter
+//! after the policy's attempts, while the other messages go out.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use creneau_kit::db::queue::RetryPolicy;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
@@ -19,6 +21,7 @@ pub struct Dispatcher {
     pub(crate) channel: Maildir,
     pub(crate) wakeup: Arc<Notify>,
     pub(crate) interval: Duration,
+    pub(crate) retries: RetryPolicy,
 }
 
 impl Dispatcher {
@@ -46,7 +49,7 @@ impl Dispatcher {
                 }
                 Err(error) => {
                     tracing::warn!(message_id = %message.id, %error, "message delivery failed");
-                    storage::record_failure(&self.db, &message.id, &error.to_string()).await?;
+                    storage::QUEUE.fail(&self.db, &message.id, &error.to_string(), &self.retries).await?;
                 }
             }
         }

@@ -9,6 +9,7 @@ use creneau_kit::client::GrpcChannel;
 use creneau_kit::errors;
 use creneau_proto::centre_directory::v1::GetCentreRequest;
 use creneau_proto::centre_directory::v1::centre_directory_client::CentreDirectoryClient;
+use creneau_proto::notification::v1::event_outcome::Outcome;
 use creneau_proto::notification::v1::{self as pb, event::Kind, notification_server::Notification};
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
@@ -72,8 +73,8 @@ impl NotificationService {
 
 impl NotificationService {
     /// Records one event and its message; false for a redelivery.
-    async fn accept(&self, event_id: &str, kind: Kind) -> Result<bool, Status> {
-        if storage::is_known(&self.db, event_id).await.map_err(|e| errors::internal(&e))? {
+    async fn accept(&self, event_id: &str, kind: Kind) -> Result<bool, sea_orm::DbErr> {
+        if storage::is_known(&self.db, event_id).await? {
             return Ok(false);
         }
         let centres = self.centre_details(&kind).await;
@@ -81,9 +82,38 @@ impl NotificationService {
         if message.is_none() {
             tracing::warn!(event_id = %event_id, "event has no reachable recipient");
         }
-        storage::accept(&self.db, event_id, kind.name(), message.as_ref(), Utc::now())
-            .await
-            .map_err(|e| errors::internal(&e))
+        storage::accept(&self.db, event_id, kind.name(), message.as_ref(), Utc::now()).await
+    }
+
+    /// What becomes of one event. A database that is unreachable or busy
+    /// fails the whole call instead (every event would fail alike, and the
+    /// relay should wait, not count it against the events).
+    async fn outcome_of(&self, event: pb::Event) -> Result<pb::EventOutcome, Status> {
+        let answer = |outcome: Outcome, reason: &str| pb::EventOutcome {
+            event_id: event.id.clone(),
+            outcome: outcome as i32,
+            reason: reason.to_owned(),
+        };
+        let Some(kind) = event.kind.clone() else {
+            return Ok(answer(Outcome::UnknownKind, "no kind this version knows"));
+        };
+        if event.id.trim().is_empty() || creneau_kit::vocab::Id::parse(&event.id, "id").is_err() {
+            return Ok(answer(Outcome::Rejected, "the event id is missing or malformed"));
+        }
+        // Each event's work joins the trace of the request that caused it.
+        let span = tracing::info_span!("notification.event", kind = kind.name());
+        if !event.traceparent.is_empty() {
+            creneau_kit::telemetry::set_parent_from_traceparent(&span, &event.traceparent);
+        }
+        match self.accept(&event.id, kind).instrument(span).await {
+            Ok(true) => Ok(answer(Outcome::Accepted, "")),
+            Ok(false) => Ok(answer(Outcome::Duplicate, "")),
+            Err(error) if creneau_kit::db::Failure::of(&error).is_transient() => Err(creneau_kit::db::status(&error)),
+            Err(error) => {
+                tracing::error!(event_id = %event.id, %error, "event could not be recorded");
+                Ok(answer(Outcome::Rejected, "the event could not be recorded"))
+            }
+        }
     }
 }
 
@@ -95,27 +125,14 @@ impl Notification for NotificationService {
         if events.len() > MAX_EVENTS_PER_CALL {
             return Err(errors::invalid_argument(format!("at most {MAX_EVENTS_PER_CALL} events per call")));
         }
-        // Check the whole batch first: a relay must not get half a batch
-        // accepted and then a refusal it would retry forever.
-        for event in &events {
-            if event.id.trim().is_empty() || event.kind.is_none() {
-                return Err(errors::invalid_argument("every event needs an id and a kind"));
-            }
-        }
-        let mut accepted = 0;
+        let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
-            let kind = event.kind.expect("checked above");
-            // Each event's work joins the trace of the request that caused it.
-            let span = tracing::info_span!("notification.event", kind = kind.name());
-            if !event.traceparent.is_empty() {
-                creneau_kit::telemetry::set_parent_from_traceparent(&span, &event.traceparent);
-            }
-            let new = self.accept(&event.id, kind).instrument(span).await?;
-            accepted += u32::from(new);
+            outcomes.push(self.outcome_of(event).await?);
         }
+        let accepted = outcomes.iter().filter(|o| o.outcome == Outcome::Accepted as i32).count() as u32;
         if accepted > 0 {
             self.wakeup.notify_one();
         }
-        Ok(Response::new(pb::DeliverResponse { accepted }))
+        Ok(Response::new(pb::DeliverResponse { accepted, outcomes }))
     }
 }

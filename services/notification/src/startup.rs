@@ -45,9 +45,16 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.server.address()))?
             .add_service(NotificationServer::new(service))
+            .add_service(creneau_kit::operations::DeadLettersService::new(db.clone(), crate::storage::QUEUE))
             .with_reflection(FILE_DESCRIPTOR_SET)
-            .with_readiness(creneau_kit::db::readiness(db.clone(), SERVICE));
-        let dispatcher = Dispatcher { db, channel, wakeup, interval: Duration::from_millis(s.dispatch_interval_ms) };
+            .with_readiness(creneau_kit::db::readiness(&settings.database, SERVICE));
+        let dispatcher = Dispatcher {
+            db,
+            channel,
+            wakeup,
+            interval: Duration::from_millis(s.dispatch_interval_ms),
+            retries: s.retries(),
+        };
         Ok(Self { server, dispatcher })
     }
 

@@ -46,6 +46,7 @@ impl Application {
                 NotificationClient::new(creneau_kit::client::channel(url)?),
                 wakeup.clone(),
                 Duration::from_millis(settings.slot_inventory.relay_interval_ms),
+                settings.slot_inventory.relay_retries(),
             )),
             None => {
                 tracing::warn!("no notification_url: outbox events are kept but not relayed");
@@ -63,8 +64,9 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.server.address()))?
             .add_service(SlotInventoryServer::new(service))
+            .add_service(creneau_kit::operations::DeadLettersService::new(db.clone(), crate::storage::outbox::QUEUE))
             .with_reflection(FILE_DESCRIPTOR_SET)
-            .with_readiness(creneau_kit::db::readiness(db, SERVICE));
+            .with_readiness(creneau_kit::db::readiness(&settings.database, SERVICE));
         Ok(Self { server, relay, statistics })
     }
 

@@ -12,6 +12,7 @@ use sea_orm::{
 };
 
 use crate::domain::Rendered;
+use creneau_kit::db::queue::Queue;
 use entities::{message, received_event};
 
 pub async fn is_known(db: &DatabaseConnection, event_id: &str) -> Result<bool, DbErr> {
@@ -61,9 +62,18 @@ pub async fn accept(
     Ok(true)
 }
 
-/// Claims unsent messages for `lease`, oldest first.
+/// Messages as a queue: those still to send, acknowledged one by one.
+pub const QUEUE: Queue = Queue {
+    table: "messages",
+    pending: "sent_at IS NULL",
+    kind_column: "channel",
+    created_column: "created_at",
+    numeric_ids: false,
+};
+
+/// Claims due unsent messages for `lease`, oldest first.
 pub async fn claim_unsent(db: &DatabaseConnection, lease: Duration, limit: u32) -> Result<Vec<message::Model>, DbErr> {
-    let ids = creneau_kit::db::claim_batch(db, "messages", "sent_at IS NULL", lease, limit).await?;
+    let ids = QUEUE.claim(db, lease, limit).await?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -74,16 +84,6 @@ pub async fn mark_sent(db: &DatabaseConnection, id: &str, now: DateTime<Utc>) ->
     message::Entity::update_many()
         .col_expr(message::Column::SentAt, Expr::value(now))
         .col_expr(message::Column::LastError, Expr::value(Option::<String>::None))
-        .filter(message::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-/// Keeps the lease, so the message is retried when it runs out.
-pub async fn record_failure(db: &DatabaseConnection, id: &str, error: &str) -> Result<(), DbErr> {
-    message::Entity::update_many()
-        .col_expr(message::Column::LastError, Expr::value(error.to_owned()))
         .filter(message::Column::Id.eq(id))
         .exec(db)
         .await?;

@@ -11,6 +11,8 @@ use tonic::transport::Channel;
 
 pub struct TestApp {
     pub client: NotificationClient<Channel>,
+    pub port: u16,
+    pub db: sea_orm::DatabaseConnection,
     pub maildir: PathBuf,
     _dir: tempfile::TempDir,
     _database: TestDatabase,
@@ -19,7 +21,7 @@ pub struct TestApp {
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     creneau_kit::telemetry::init_for_tests();
-    let (database, _db) = TestDatabase::migrated(backend, "notification").await?;
+    let (database, db) = TestDatabase::migrated(backend, "notification").await?;
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("maildir");
     let settings = Settings {
@@ -31,6 +33,9 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
             from: "Créneau <test@creneau.invalid>".into(),
             centre_directory_url: None,
             dispatch_interval_ms: 50,
+            // Quick to give up, so tests see dead letters.
+            max_attempts: 3,
+            first_retry_ms: 100,
         },
     };
     let app = Application::build(settings).await.expect("app builds");
@@ -41,6 +46,8 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     }));
     Some(TestApp {
         client: NotificationClient::new(creneau_kit::testing::channel(port).await),
+        port,
+        db,
         maildir,
         _dir: dir,
         _database: database,

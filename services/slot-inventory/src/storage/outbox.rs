@@ -15,6 +15,7 @@ use sea_orm::{
 };
 
 use super::entities::outbox;
+use creneau_kit::db::queue::Queue;
 
 pub async fn enqueue(txn: &impl ConnectionTrait, kind: events::event::Kind, now: DateTime<Utc>) -> Result<(), DbErr> {
     let event_id = uuid::Uuid::now_v7().to_string();
@@ -40,25 +41,36 @@ pub async fn enqueue(txn: &impl ConnectionTrait, kind: events::event::Kind, now:
     Ok(())
 }
 
-/// Claims a batch of unpublished events for `lease`, oldest first.
-pub async fn claim(db: &DatabaseConnection, lease: Duration, limit: u32) -> Result<Vec<(i64, Event)>, DbErr> {
-    let ids = creneau_kit::db::claim_batch(db, "outbox", "published_at IS NULL", lease, limit).await?;
+/// The outbox as a queue: rows still to publish, acknowledged one by one.
+pub const QUEUE: Queue = Queue {
+    table: "outbox",
+    pending: "published_at IS NULL",
+    kind_column: "kind",
+    created_column: "occurred_at",
+    numeric_ids: true,
+};
+
+/// A claimed row: its event, or why it cannot be read.
+pub struct Claimed {
+    pub id: i64,
+    pub event: Result<Event, String>,
+}
+
+/// Claims a batch of due events for `lease`, oldest first.
+pub async fn claim(db: &DatabaseConnection, lease: Duration, limit: u32) -> Result<Vec<Claimed>, DbErr> {
+    let ids = QUEUE.claim(db, lease, limit).await?;
     let ids: Vec<i64> = ids.iter().filter_map(|id| id.parse().ok()).collect();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let rows =
         outbox::Entity::find().filter(outbox::Column::Id.is_in(ids)).order_by_asc(outbox::Column::Id).all(db).await?;
-    rows.into_iter()
-        .map(|row| {
-            let bytes = STANDARD
-                .decode(&row.payload)
-                .map_err(|e| DbErr::Custom(format!("outbox row {} is not base64: {e}", row.id)))?;
-            let event = Event::decode(bytes.as_slice())
-                .map_err(|e| DbErr::Custom(format!("outbox row {} does not decode: {e}", row.id)))?;
-            Ok((row.id, event))
-        })
-        .collect()
+    Ok(rows.into_iter().map(|row| Claimed { id: row.id, event: decode(&row.payload) }).collect())
+}
+
+fn decode(payload: &str) -> Result<Event, String> {
+    let bytes = STANDARD.decode(payload).map_err(|e| format!("the payload is not base64: {e}"))?;
+    Event::decode(bytes.as_slice()).map_err(|e| format!("the payload does not decode: {e}"))
 }
 
 pub async fn mark_published(db: &DatabaseConnection, ids: &[i64], now: DateTime<Utc>) -> Result<(), DbErr> {
@@ -66,18 +78,6 @@ pub async fn mark_published(db: &DatabaseConnection, ids: &[i64], now: DateTime<
         .col_expr(outbox::Column::PublishedAt, Expr::value(now))
         .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(outbox::Column::Id.is_in(ids.iter().copied()))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-/// Gives a claimed batch back at once after a failed delivery, so the next
-/// attempt does not wait for the lease to run out.
-pub async fn release(db: &DatabaseConnection, ids: &[i64]) -> Result<(), DbErr> {
-    outbox::Entity::update_many()
-        .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .filter(outbox::Column::Id.is_in(ids.iter().copied()))
-        .filter(outbox::Column::PublishedAt.is_null())
         .exec(db)
         .await?;
     Ok(())

@@ -10,6 +10,7 @@ use tonic::transport::Channel;
 
 pub struct TestApp {
     pub client: SlotInventoryClient<Channel>,
+    pub port: u16,
     pub db: DatabaseConnection,
     pub signer: Signer,
     pub backend: Backend,
@@ -44,6 +45,9 @@ async fn spawn(backend: Backend, notification_url: Option<String>, ttl_secs: u32
             relay_interval_ms: 100,
             hold_ttl_secs: ttl_secs,
             idempotency_ttl_secs: if ttl_secs < 300 { ttl_secs } else { 86400 },
+            // Quick to give up on a refused event, so tests see dead letters.
+            relay_max_attempts: 3,
+            relay_first_retry_ms: 100,
         },
     };
     let app = Application::build(settings).await.expect("app builds");
@@ -54,6 +58,7 @@ async fn spawn(backend: Backend, notification_url: Option<String>, ttl_secs: u32
     }));
     Some(TestApp {
         client: SlotInventoryClient::new(creneau_kit::testing::channel(port).await),
+        port,
         db,
         signer,
         backend,
