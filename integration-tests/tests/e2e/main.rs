@@ -1,6 +1,7 @@
 //! End-to-end tests: every Créneau service started, talking real gRPC,
 //! storing in real databases, driven through the public HTTP API.
 
+mod bad_input;
 mod balancing;
 mod concurrency;
 mod flow;

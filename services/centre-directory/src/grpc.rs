@@ -14,7 +14,9 @@ use tonic::{Code, Request, Response, Status};
 use creneau_kit::vocab::{DoseKind, TimeOfDay, Vaccine};
 
 use crate::domain::search::Window;
-use crate::domain::{BoundingBox, DirectoryError, Near, NewCentre, RawSearch, SearchQuery, Sort, distance_km, import};
+use crate::domain::{
+    BoundingBox, CentreId, DirectoryError, Near, NewCentre, RawSearch, SearchQuery, Sort, distance_km, import,
+};
 use crate::storage::{self, Candidate, CentreRecord};
 
 /// Availability shown next to a centre covers the coming week.
@@ -218,11 +220,11 @@ impl CentreDirectory for CentreDirectoryService {
 
     #[tracing::instrument(skip_all, fields(centre_id = %request.get_ref().id))]
     async fn get_centre(&self, request: Request<pb::GetCentreRequest>) -> Result<Response<pb::Centre>, Status> {
-        let id = request.into_inner().id;
-        let record = storage::find_published(&self.db, id.trim(), Utc::now())
+        let id = CentreId::parse(&request.into_inner().id).map_err(to_status)?;
+        let record = storage::find_published(&self.db, id.as_str(), Utc::now())
             .await
             .map_err(|e| to_status(e.into()))?
-            .ok_or_else(|| to_status(DirectoryError::NotFound(id.clone())))?;
+            .ok_or_else(|| to_status(DirectoryError::NotFound(id.as_str().to_owned())))?;
         let week = Window { from: Utc::now(), days: AVAILABILITY_DAYS };
         let availability = self
             .availability(std::slice::from_ref(&record.centre.id), None, week, (None, None))
@@ -327,9 +329,8 @@ impl CentreDirectory for CentreDirectoryService {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(|t| {
-                chrono::DateTime::parse_from_rfc3339(t)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| errors::invalid_argument("closes_at must be an RFC 3339 timestamp"))
+                creneau_kit::vocab::calendar::instant(t, "closes_at")
+                    .map_err(|e| errors::invalid_argument(e.to_string()))
             })
             .transpose()?;
         centre.insee = c.insee.map(|i| i.trim().to_owned()).filter(|i| i.len() == 5);

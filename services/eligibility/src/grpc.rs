@@ -155,6 +155,8 @@ impl EligibilityService {
     }
 
     async fn set(&self, id: &str) -> Result<storage::entities::rule_set::Model, Status> {
+        let id = creneau_kit::vocab::Id::parse(id, "id").map_err(invalid)?;
+        let id = id.as_str();
         storage::find(&self.db, id)
             .await
             .map_err(db_error)?
@@ -218,9 +220,7 @@ impl Eligibility for EligibilityService {
         let now = Utc::now();
         let effective_at = match r.effective_at.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => now,
-            Some(raw) => DateTime::parse_from_rfc3339(raw)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| invalid("effective_at must be an RFC 3339 timestamp"))?,
+            Some(raw) => creneau_kit::vocab::calendar::instant(raw, "effective_at").map_err(invalid)?,
         };
         let view = self.view(self.set(&r.id).await?).await?;
         if !view.issues.is_empty() {

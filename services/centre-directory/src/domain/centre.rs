@@ -85,9 +85,8 @@ impl NewCentre {
         if parsed.is_empty() {
             return Err(DirectoryError::Invalid("a centre offers at least one vaccine".into()));
         }
-        let publish_at = DateTime::parse_from_rfc3339(publish_at.trim())
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| DirectoryError::Invalid("publish_at must be an RFC 3339 timestamp".into()))?;
+        let publish_at = creneau_kit::vocab::calendar::instant(publish_at, "publish_at")
+            .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
         Ok(Self {
             id: CentreId::parse(id)?,
             name: text(name, "name", 200)?,

@@ -5,8 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use creneau_kit::vocab::Vaccine;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use creneau_kit::vocab::{Vaccine, calendar};
 
 use super::{DirectoryError, NewCentre};
 
@@ -107,7 +107,7 @@ pub fn parse(csv: &[u8], vaccines: &[Vaccine], now: DateTime<Utc>) -> Result<Par
         let publish_at = if opening.is_empty() {
             Some(now)
         } else {
-            NaiveDate::parse_from_str(&opening, "%Y-%m-%d").ok().and_then(paris_midnight)
+            calendar::date(&opening, "date_ouverture").ok().and_then(paris_midnight)
         };
         let Some(publish_at) = publish_at else {
             parsed.rejected.push(reject("bad opening date (date_ouverture)"));
@@ -118,9 +118,10 @@ pub fn parse(csv: &[u8], vaccines: &[Vaccine], now: DateTime<Utc>) -> Result<Par
             None
         } else {
             // Open through its last day.
-            match NaiveDate::parse_from_str(&closing, "%Y-%m-%d")
+            match calendar::date(&closing, "date_fermeture")
                 .ok()
-                .and_then(|d| paris_midnight(d + Duration::days(1)))
+                .and_then(|d| d.checked_add_days(chrono::Days::new(1)))
+                .and_then(paris_midnight)
             {
                 Some(at) => Some(at),
                 None => {

@@ -69,9 +69,8 @@ fn invalid(message: impl Into<String>) -> DirectoryError {
     DirectoryError::Invalid(message.into())
 }
 
-fn date(raw: &str, field: &str) -> Result<NaiveDate, DirectoryError> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| invalid(format!("{field} must be a date written YYYY-MM-DD")))
+fn date(raw: &str, field: &'static str) -> Result<NaiveDate, DirectoryError> {
+    creneau_kit::vocab::calendar::date(raw, field).map_err(|e| invalid(e.to_string()))
 }
 
 impl SearchQuery {

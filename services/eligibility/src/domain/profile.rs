@@ -10,6 +10,8 @@ pub enum ProfileError {
     BadDate(&'static str),
     #[error("birth_date is out of range")]
     BirthDateOutOfRange,
+    #[error("{0} must be between 1900-01-01 and 2199-12-31")]
+    OutOfRange(&'static str),
     #[error("unknown condition {0:?}")]
     UnknownCondition(String),
     #[error("unknown profession {0:?}")]
@@ -33,8 +35,13 @@ pub struct Profile {
     pub profession: Option<String>,
 }
 
+/// A date of the campaign's calendar (1900 to 2199): outside it is out
+/// of range, so no rule's arithmetic on it can overflow.
 pub fn parse_date(raw: &str, field: &'static str) -> Result<NaiveDate, ProfileError> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| ProfileError::BadDate(field))
+    creneau_kit::vocab::calendar::date(raw, field).map_err(|error| match error {
+        creneau_kit::vocab::calendar::CalendarError::OutOfRange(field) => ProfileError::OutOfRange(field),
+        _ => ProfileError::BadDate(field),
+    })
 }
 
 impl Profile {

@@ -62,17 +62,19 @@ impl Rule {
         let of_age = match self.min_age {
             // A person born on 29 February comes of age on 28 February in
             // common years (chrono clamps to the month's last day).
-            Some(age) => profile.birth_date.checked_add_months(Months::new(age * 12))?,
+            Some(age) => profile.birth_date.checked_add_months(Months::new(age.checked_mul(12)?))?,
             None => profile.birth_date,
         };
         let mut from = of_age.max(self.effective_from);
         if let Some(days) = self.min_days_since_last_dose {
-            from = from.max(last_dose? + chrono::Duration::days(i64::from(days)));
+            from = from.max(last_dose?.checked_add_days(chrono::Days::new(u64::from(days)))?);
         }
         // Past the maximum age the rule no longer applies: its window
         // closes on the birthday after `max_age`.
         let until = match self.max_age {
-            Some(max) => Some(profile.birth_date.checked_add_months(Months::new((max + 1) * 12))?),
+            Some(max) => {
+                Some(profile.birth_date.checked_add_months(Months::new(max.checked_add(1)?.checked_mul(12)?))?)
+            }
             None => None,
         };
         if until.is_some_and(|until| from >= until) {
