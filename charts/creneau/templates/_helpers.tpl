@@ -82,7 +82,11 @@ range over it, so a service is added or changed in one place.
                    reach exactly its peers, and be reached by exactly the
                    services that name it as a peer.
   attestationKeys  <KEY>: <key in the attestation Secret>
-  maildir          where notification writes mail (an emptyDir)
+  settings         <KEY>: <dotted path to an integer in the service's
+                   values> -> CRENEAU__<section>__<KEY>: the service's own
+                   settings
+  maildir          where notification writes mail, on the volume of
+                   notification.maildir.persistence (creneau.maildirVolume)
 */}}
 {{- define "creneau.services" -}}
 gateway:
@@ -119,6 +123,9 @@ slotInventory:
     NOTIFICATION_URL: notification
   attestationKeys:
     VERIFICATION_KEYS: verification-keys
+  settings:
+    RELAY_MAX_ATTEMPTS: relay.maxAttempts
+    RELAY_FIRST_RETRY_MS: relay.firstRetryMs
 notification:
   name: notification
   section: NOTIFICATION
@@ -126,6 +133,9 @@ notification:
   database: true
   peers:
     CENTRE_DIRECTORY_URL: centreDirectory
+  settings:
+    MAX_ATTEMPTS: delivery.maxAttempts
+    FIRST_RETRY_MS: delivery.firstRetryMs
   maildir: /var/spool/creneau/maildir
 {{- end }}
 
@@ -169,6 +179,70 @@ CRENEAU__DATABASE__URL from the database Secret, as a container env entry.
 {{- end }}
 
 {{/*
+The database limits of database.timeouts, as container env entries, for the
+services. Not for the migrations Job: `creneau migrate` reads the URL only.
+Refuses a lock timeout longer than the statement timeout, which the services
+would refuse at start (and which could never be reached: the statement is
+cancelled first). acquireMs below the request timeout is the schema's.
+*/}}
+{{- define "creneau.databaseLimitsEnv" -}}
+{{- $t := .Values.database.timeouts }}
+{{- if gt (int $t.lockMs) (int $t.statementMs) }}
+{{- fail (printf "database.timeouts.lockMs %d exceeds statementMs %d: a statement would be cancelled before its lock wait ends" (int $t.lockMs) (int $t.statementMs)) }}
+{{- end }}
+- name: CRENEAU__DATABASE__ACQUIRE_TIMEOUT_MS
+  value: {{ int $t.acquireMs | quote }}
+- name: CRENEAU__DATABASE__STATEMENT_TIMEOUT_MS
+  value: {{ int $t.statementMs | quote }}
+- name: CRENEAU__DATABASE__LOCK_TIMEOUT_MS
+  value: {{ int $t.lockMs | quote }}
+- name: CRENEAU__DATABASE__IDLE_IN_TRANSACTION_MS
+  value: {{ int $t.idleInTransactionMs | quote }}
+{{- end }}
+
+{{/*
+Name of the maildir claim the chart makes, when it makes one.
+*/}}
+{{- define "creneau.maildirClaimName" -}}
+{{- include "creneau.componentName" (dict "root" . "component" "notification-maildir") }}
+{{- end }}
+
+{{/*
+"true" when notification's maildir is a volume that one node mounts at a
+time: the chart's own claim without ReadWriteMany. Such a volume cannot be
+shared by pods on several nodes (the second stays ContainerCreating on a
+Multi-Attach error, or Pending with ReadWriteOncePod), so more than one pod
+fails the render, and a rollout must stop the old pod before the new one
+mounts it. An existingClaim is the operator's: it is taken to be shareable.
+*/}}
+{{- define "creneau.maildirSingleNode" -}}
+{{- $values := .Values.notification }}
+{{- $persistence := $values.maildir.persistence }}
+{{- if and $persistence.enabled (not $persistence.existingClaim) (not (has "ReadWriteMany" $persistence.accessModes)) }}
+{{- $pods := ternary $values.autoscaling.maxReplicas $values.replicas $values.autoscaling.enabled | int }}
+{{- if gt $pods 1 }}
+{{- fail (printf "notification: up to %d pods would share a maildir claim with access modes %s, which one node mounts at a time: set notification.maildir.persistence.accessModes to [ReadWriteMany] (with a storageClass that provides it) or an existingClaim, or run one pod (replicas 1, autoscaling off)" $pods (join ", " $persistence.accessModes)) }}
+{{- end }}
+{{- true }}
+{{- end }}
+{{- end }}
+
+{{/*
+The volume notification's maildir is on: the chart's claim, the operator's
+existingClaim, or, with persistence off, an emptyDir.
+*/}}
+{{- define "creneau.maildirVolume" -}}
+{{- $persistence := .Values.notification.maildir.persistence }}
+{{- if $persistence.enabled }}
+persistentVolumeClaim:
+  claimName: {{ $persistence.existingClaim | default (include "creneau.maildirClaimName" .) }}
+{{- else }}
+# The mail goes with the pod: for trying the chart only.
+emptyDir: {}
+{{- end }}
+{{- end }}
+
+{{/*
 Pod-level settings shared by every pod: the "restricted" Pod Security Standard
 (non-root UID 65532, the distroless nonroot user; the runtime's default
 seccomp profile), no API token since no service talks to the Kubernetes API,
@@ -206,6 +280,10 @@ securityContext:
   runAsUser: 65532
   runAsGroup: 65532
   fsGroup: 65532
+  # A volume's ownership is set once, not file by file at every start: a
+  # maildir of a million messages would otherwise hold the pod back for
+  # minutes each time it starts.
+  fsGroupChangePolicy: OnRootMismatch
   seccompProfile:
     type: RuntimeDefault
 {{- end }}
