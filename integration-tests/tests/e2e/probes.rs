@@ -54,6 +54,9 @@ async fn health_and_reflection_answer_on_every_service_port() {
         let listed = listed_services(port).await;
         assert!(listed.iter().any(|s| s == grpc_name), "{service} reflection lists {listed:?}");
         assert!(listed.iter().any(|s| s == "grpc.health.v1.Health"));
+        let operated = listed.iter().any(|s| s == "creneau.operations.v1.DeadLetters");
+        assert_eq!(operated, matches!(service, "slot-inventory" | "notification"), "{service} lists {listed:?}");
+        assert!(serving(port, creneau_kit::server::LIVENESS).await, "{service} is not alive");
     }
     let ready = p.http.get(p.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);

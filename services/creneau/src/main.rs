@@ -184,7 +184,7 @@ async fn migrate(
         std::fs::create_dir_all(dir)?;
     }
     for service in services {
-        let db = creneau_kit::db::connect(&databases.settings_for(service)).await?;
+        let db = creneau_kit::db::connect(&databases.settings_for(service).for_migrations()).await?;
         if down {
             creneau_migrations::down(service, &db).await?;
             tracing::info!(service, "migrations rolled back");

@@ -432,7 +432,7 @@ pub async fn migrate_all(databases: &Databases) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     for service in creneau_migrations::SERVICES {
-        let db = creneau_kit::db::connect(&databases.settings_for(service))
+        let db = creneau_kit::db::connect(&databases.settings_for(service).for_migrations())
             .await
             .with_context(|| format!("connecting to the {service} database"))?;
         creneau_migrations::up(service, &db).await.with_context(|| format!("migrating {service}"))?;

@@ -52,7 +52,7 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.server.address()))?
             .add_service(EligibilityServer::new(service))
-            .with_reflection(FILE_DESCRIPTOR_SET)
+            .with_reflection([FILE_DESCRIPTOR_SET])
             .with_readiness(creneau_kit::db::readiness(&settings.database, SERVICE));
         Ok(Self { server, rules, db, refresh })
     }

@@ -63,7 +63,8 @@ pub struct DatabaseSettings {
     /// answered UNAVAILABLE. Shorter than the request timeout.
     #[serde(default = "defaults::acquire_timeout_ms")]
     pub acquire_timeout_ms: u64,
-    /// PostgreSQL: the longest any one statement may run.
+    /// PostgreSQL: the longest any one statement may run (0: no limit,
+    /// for migrations only).
     #[serde(default = "defaults::statement_timeout_ms")]
     pub statement_timeout_ms: u64,
     /// PostgreSQL: the longest a statement waits for a row lock.
@@ -109,6 +110,15 @@ impl DatabaseSettings {
             lock_timeout_ms: defaults::lock_timeout_ms(),
             idle_in_transaction_ms: defaults::idle_in_transaction_ms(),
         }
+    }
+
+    /// For schema migrations: no statement timeout (building an index on a
+    /// large table takes what it takes), but a lock wait of ten seconds at
+    /// most, so that a migration queued behind a long transaction fails
+    /// and can be run again instead of holding every request queued
+    /// behind its lock.
+    pub fn for_migrations(self) -> Self {
+        Self { statement_timeout_ms: 0, lock_timeout_ms: 10_000, ..self }
     }
 
     pub fn limits(&self) -> DatabaseLimits {

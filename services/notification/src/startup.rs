@@ -46,7 +46,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.server.address()))?
             .add_service(NotificationServer::new(service))
             .add_service(creneau_kit::operations::DeadLettersService::new(db.clone(), crate::storage::QUEUE))
-            .with_reflection(FILE_DESCRIPTOR_SET)
+            .with_reflection([FILE_DESCRIPTOR_SET, creneau_proto::operations::v1::FILE_DESCRIPTOR_SET])
             .with_readiness(creneau_kit::db::readiness(&settings.database, SERVICE));
         let dispatcher = Dispatcher {
             db,

@@ -65,7 +65,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.server.address()))?
             .add_service(SlotInventoryServer::new(service))
             .add_service(creneau_kit::operations::DeadLettersService::new(db.clone(), crate::storage::outbox::QUEUE))
-            .with_reflection(FILE_DESCRIPTOR_SET)
+            .with_reflection([FILE_DESCRIPTOR_SET, creneau_proto::operations::v1::FILE_DESCRIPTOR_SET])
             .with_readiness(creneau_kit::db::readiness(&settings.database, SERVICE));
         Ok(Self { server, relay, statistics })
     }

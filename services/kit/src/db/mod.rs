@@ -30,7 +30,10 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
 
 fn options(settings: &DatabaseSettings, pool_size: u32) -> ConnectOptions {
     let limits = settings.limits();
-    STATEMENT_TIMEOUT_MS.store(limits.statement_timeout.as_millis() as u64, Ordering::Relaxed);
+    // A migrator's unbounded connections leave the serving limit alone.
+    if !limits.statement_timeout.is_zero() {
+        STATEMENT_TIMEOUT_MS.store(limits.statement_timeout.as_millis() as u64, Ordering::Relaxed);
+    }
     let mut options = ConnectOptions::new(settings.url.expose_secret().to_owned());
     options
         .max_connections(pool_size)

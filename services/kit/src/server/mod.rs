@@ -117,10 +117,14 @@ impl GrpcServer {
         self
     }
 
-    /// Serves reflection for the given encoded file descriptor set.
-    pub fn with_reflection(mut self, file_descriptor_set: &'static [u8]) -> Self {
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(file_descriptor_set)
+    /// Serves reflection for the given encoded file descriptor sets (the
+    /// service's API, and the operator services it serves beside it).
+    pub fn with_reflection(mut self, file_descriptor_sets: impl IntoIterator<Item = &'static [u8]>) -> Self {
+        let builder = file_descriptor_sets.into_iter().fold(
+            tonic_reflection::server::Builder::configure(),
+            tonic_reflection::server::Builder::register_encoded_file_descriptor_set,
+        );
+        let reflection = builder
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .expect("descriptor sets compiled into the binary are valid");
