@@ -6,6 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::analysis::Second;
+use super::faults::Injected;
 use super::monitor::Tick;
 
 type Line = (String, RGBColor, Vec<(f64, f64)>);
@@ -25,7 +26,16 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
-pub fn draw(path: &Path, title: &str, seconds: &[Second], ticks: &[Tick], opens_s: f64) -> anyhow::Result<()> {
+/// Faults are drawn on every panel as shaded spans, from when each began
+/// to when its target answered again, labelled on the first panel.
+pub fn draw(
+    path: &Path,
+    title: &str,
+    seconds: &[Second],
+    ticks: &[Tick],
+    opens_s: f64,
+    faults: &[Injected],
+) -> anyhow::Result<()> {
     let at = |s: &Second| s.t as f64 + 0.5;
     let series = |f: &dyn Fn(&Second) -> f64| seconds.iter().map(|s| (at(s), f(s))).collect::<Vec<_>>();
     let mut components: Vec<String> = ticks.iter().flat_map(|t| t.cpu.keys().cloned()).collect();
@@ -93,6 +103,15 @@ pub fn draw(path: &Path, title: &str, seconds: &[Second], ticks: &[Tick], opens_
             .build_cartesian_2d(x_min..x_max, 0.0..y_max)?;
         chart.configure_mesh().x_desc("seconds from the opening").light_line_style(WHITE.mix(0.0)).draw()?;
         chart.draw_series(LineSeries::new(vec![(0.0, 0.0), (0.0, y_max)], GREY.stroke_width(1)))?;
+        for (i, fault) in faults.iter().enumerate() {
+            let from = fault.began_s - opens_s;
+            let to = fault.back_s.or(fault.ended_s).map_or(x_max, |t| t - opens_s).max(from + 0.3);
+            chart.draw_series(std::iter::once(Rectangle::new([(from, 0.0), (to, y_max)], RED.mix(0.12).filled())))?;
+            if caption.starts_with("Arrivals") {
+                let at = (from, y_max * (0.95 - 0.08 * (i % 4) as f64));
+                chart.draw_series(std::iter::once(Text::new(fault.fault.clone(), at, ("sans-serif", 13))))?;
+            }
+        }
         for (label, color, points) in lines {
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))?

@@ -26,6 +26,29 @@ pub fn verdict(report: &Report) -> anyhow::Result<()> {
     if report.unexpected_answers > 0 {
         bail!("{} unexpected answers (4xx a correct server never gives this client)", report.unexpected_answers);
     }
+    if report.liveness_failures() > 0 {
+        bail!(
+            "{} liveness probes failed on live services: Kubernetes would have restarted them",
+            report.liveness_failures()
+        );
+    }
+    if let Some(d) = &report.delivery
+        && (d.missing > 0 || d.duplicates > 0 || d.dead_letters > 0 || d.drained_in_s.is_none())
+    {
+        bail!(
+            "notifications: {} missing, {} sent twice, {} dead letters, drained: {}",
+            d.missing,
+            d.duplicates,
+            d.dead_letters,
+            d.drained_in_s.is_some()
+        );
+    }
+    if let Some(failed) = report.faults.iter().find(|f| f.error.is_some() || f.back_s.is_none()) {
+        bail!("fault {} did not run as asked or its target never came back", failed.fault);
+    }
+    if !report.faults.is_empty() && report.hard_server_errors() > 0 {
+        bail!("{} 5xx other than 503 during a run with faults: an outage must be a 503", report.hard_server_errors());
+    }
     if report.scenario.preset == Preset::Smoke {
         let (errors, timeouts) = (report.server_errors(), report.timeouts() + report.not_sent());
         if errors + timeouts > 0 {

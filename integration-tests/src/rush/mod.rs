@@ -10,8 +10,11 @@ mod browser;
 mod chart;
 mod checks;
 mod citizen;
+mod delivery;
+mod faults;
 mod geography;
 mod monitor;
+mod probes;
 mod processes;
 mod record;
 mod report;
@@ -96,6 +99,13 @@ pub struct Options {
     /// Keep the run's database.
     #[arg(long)]
     keep: bool,
+    /// A fault to inject, `action:target@start[+duration]`, any number of
+    /// times: `kill:slot-inventory@30s`, `stop:notification@20s+600s`,
+    /// `pause:slot-inventory@30s+10s`, `restart:postgres@40s`. Not with
+    /// --target. The run waits for the last fault to end, then for every
+    /// notification to be delivered.
+    #[arg(long = "fault", value_name = "FAULT")]
+    faults: Vec<faults::Fault>,
 }
 
 impl Options {
@@ -117,7 +127,7 @@ impl Options {
 
 /// Where the crowd goes and what can be read behind it.
 struct Platform {
-    services: Option<processes::Services>,
+    services: Option<Arc<processes::Services>>,
     scratch: Option<ScratchDatabase>,
     gateway: String,
     centre_directory: String,
@@ -127,6 +137,7 @@ struct Platform {
 
 async fn platform(o: &Options) -> anyhow::Result<Platform> {
     if let Some(target) = &o.target {
+        anyhow::ensure!(o.faults.is_empty(), "faults need a platform the rush starts itself (not --target)");
         return Ok(Platform {
             services: None,
             scratch: None,
@@ -144,7 +155,7 @@ async fn platform(o: &Options) -> anyhow::Result<Platform> {
         centre_directory: services.centre_directory.clone(),
         slot_inventory: services.slot_inventory.clone(),
         database: Some(scratch.url.clone()),
-        services: Some(services),
+        services: Some(Arc::new(services)),
         scratch: Some(scratch),
     })
 }
@@ -156,6 +167,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let mut platform = platform(&o).await?;
     let result = rush(&o, &scenario, &mut platform).await;
     if let Some(services) = platform.services.take() {
+        let services = Arc::into_inner(services).context("the services are still in use")?;
         services.stop().await.context("stopping the services")?;
     }
     let report = finish(&o, result?).await?;
@@ -196,11 +208,19 @@ async fn rush(o: &Options, scenario: &Scenario, platform: &mut Platform) -> anyh
     let crowd = Arc::new(Crowd { browser, scenario: scenario.clone(), opens_at });
     let done = Arc::new(AtomicBool::new(false));
     let watched = monitor::Watched {
-        services: platform.services.as_ref().map(|s| s.pids()).unwrap_or_default(),
+        services: platform.services.clone(),
         db: db.clone().map(|db| (db, plan.second_doses_from)),
         citizens: scenario.citizens as u64,
     };
     let monitor = tokio::spawn(monitor::watch(watched, crowd.clone(), done.clone()));
+    let faulted = probes::Faulted::default();
+    let (probing, injecting) = match &platform.services {
+        Some(services) => (
+            Some(tokio::spawn(probes::poll(services.clone(), faulted.clone(), done.clone()))),
+            Some(tokio::spawn(faults::inject(o.faults.clone(), services.clone(), faulted, epoch))),
+        ),
+        None => (None, None),
+    };
 
     let schedule = arrivals::schedule(scenario, &mut rng);
     let mut citizens = tokio::task::JoinSet::new();
@@ -215,8 +235,26 @@ async fn rush(o: &Options, scenario: &Scenario, platform: &mut Platform) -> anyh
         records.push(record);
         samples.extend(mine);
     }
+    // Faults that outlast the crowd end before the run does: what they
+    // held back must still arrive.
+    let mut injected = match injecting {
+        Some(injecting) => injecting.await?,
+        None => Vec::new(),
+    };
+    let delivery = match (&db, &platform.services) {
+        (Some(db), Some(services)) => {
+            let patience = Duration::from_secs(120);
+            Some(delivery::check(db, &services.maildir, patience).await.context("checking deliveries")?)
+        }
+        _ => None,
+    };
     done.store(true, Relaxed);
     let ticks = monitor.await?;
+    let probes = match probing {
+        Some(probing) => probing.await?,
+        None => BTreeMap::new(),
+    };
+    analysis::recoveries(&mut injected, &records);
     let duration_s = epoch.elapsed().as_secs_f64();
     let opens_ms = scenario.opens_in.as_millis() as u32;
 
@@ -257,6 +295,9 @@ async fn rush(o: &Options, scenario: &Scenario, platform: &mut Platform) -> anyh
         baseline: None,
         ledger,
         invariants,
+        faults: injected,
+        probes,
+        delivery,
         series: seconds,
     };
     Ok(Run { report, opens_s, ticks })
@@ -295,7 +336,7 @@ async fn finish(o: &Options, run: Run) -> anyhow::Result<Report> {
         report.scenario.centres,
         report.selling.bookings_per_s
     );
-    chart::draw(&svg, &title, &report.series, &run.ticks, run.opens_s)?;
+    chart::draw(&svg, &title, &report.series, &run.ticks, run.opens_s, &report.faults)?;
     println!();
     println!("  report: {}", json.display());
     println!("  chart:  {}", svg.display());

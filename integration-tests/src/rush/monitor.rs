@@ -38,7 +38,8 @@ pub struct Tick {
 }
 
 pub struct Watched {
-    pub services: Vec<(&'static str, u32)>,
+    /// The services' processes, whose ids change when a fault restarts one.
+    pub services: Option<Arc<super::processes::Services>>,
     pub db: Option<(DatabaseConnection, DateTime<Utc>)>,
     pub citizens: u64,
 }
@@ -50,8 +51,9 @@ pub async fn watch(watched: Watched, crowd: Arc<Crowd>, done: Arc<AtomicBool>) -
     let lag = Arc::new(AtomicU64::new(0));
     let probe = tokio::spawn(probe_lag(lag.clone(), done.clone()));
     let ticks_per_s = clock_ticks();
+    let pids = || watched.services.as_ref().map(|s| s.pids()).unwrap_or_default();
     let mut cpu = CpuMeter::default();
-    cpu.sample(&watched.services);
+    cpu.sample(&pids());
     let mut machine = machine_ticks();
     let mut overflows = listen_overflows();
     let tty = std::io::stderr().is_terminal();
@@ -64,7 +66,7 @@ pub async fn watch(watched: Watched, crowd: Arc<Crowd>, done: Arc<AtomicBool>) -
         interval.tick().await;
         let elapsed = last.elapsed().as_secs_f64();
         last = Instant::now();
-        let used = cpu.sample(&watched.services);
+        let used = cpu.sample(&pids());
         let now_machine = machine_ticks();
         let (busy, total) = (now_machine.0 - machine.0, now_machine.1 - machine.1);
         machine = now_machine;

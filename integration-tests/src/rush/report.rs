@@ -8,6 +8,9 @@ use creneau_slot_inventory::invariants::Check;
 use serde::Serialize;
 
 use super::analysis::{EndpointStats, Second, Selling};
+use super::delivery::Delivery;
+use super::faults::Injected;
+use super::probes::ProbeCounts;
 use super::scenario::Scenario;
 
 #[derive(Debug, Serialize)]
@@ -36,6 +39,11 @@ pub struct Report {
     pub baseline: Option<Baseline>,
     pub ledger: Option<Ledger>,
     pub invariants: Option<Vec<Check>>,
+    pub faults: Vec<Injected>,
+    /// Liveness and readiness asked of each service every second.
+    pub probes: BTreeMap<&'static str, ProbeCounts>,
+    /// Every event told to its citizen, once (fresh platforms only).
+    pub delivery: Option<Delivery>,
     pub series: Vec<Second>,
 }
 
@@ -89,6 +97,58 @@ impl Report {
     /// Requests the generator could not send in time: its own limit.
     pub fn not_sent(&self) -> u64 {
         self.statuses.get("not-sent").copied().unwrap_or(0)
+    }
+
+    /// 5xx answers other than 503 (shed, come back later).
+    pub fn hard_server_errors(&self) -> u64 {
+        self.statuses.iter().filter(|(k, _)| k.starts_with('5') && !k.starts_with("503")).map(|(_, v)| v).sum()
+    }
+
+    pub fn liveness_failures(&self) -> u64 {
+        self.probes.values().map(|p| p.liveness_failures).sum()
+    }
+
+    fn print_faults(&self) {
+        for f in &self.faults {
+            let at = |t: Option<f64>| t.map_or("—".into(), |t| format!("{t:.1} s"));
+            println!(
+                "  Fault {}: began {:.1} s, ended {}, back {}, next booking {} (recovered in {}){}",
+                f.fault,
+                f.began_s,
+                at(f.ended_s),
+                at(f.back_s),
+                at(f.first_booking_after_s),
+                at(f.recovered_in_s),
+                f.error.as_deref().map(|e| format!(" — ERROR: {e}")).unwrap_or_default()
+            );
+        }
+        if !self.probes.is_empty() {
+            let line: Vec<String> = self
+                .probes
+                .iter()
+                .map(|(service, p)| {
+                    format!(
+                        "{service} {}/{} alive ({} down in faults), {} not ready",
+                        p.checks - p.liveness_failures - p.liveness_failures_in_faults,
+                        p.checks,
+                        p.liveness_failures_in_faults,
+                        p.readiness_failures
+                    )
+                })
+                .collect();
+            println!("  Probes, every second: {}", line.join("; "));
+        }
+        if let Some(d) = &self.delivery {
+            println!(
+                "  Delivery: {} events, {} messages, {} missing, {} duplicates, {} dead letters; drained {} after the run",
+                d.events,
+                d.messages,
+                d.missing,
+                d.duplicates,
+                d.dead_letters,
+                d.drained_in_s.map_or("never".into(), |t| format!("{t:.1} s"))
+            );
+        }
     }
 
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
@@ -196,6 +256,7 @@ impl Report {
                 ledger.acknowledged_but_missing, ledger.confirmed_unacknowledged
             );
         }
+        self.print_faults();
         match &self.invariants {
             Some(checks) => {
                 println!("  Invariants (database):");

@@ -1,0 +1,108 @@
+//! What Kubernetes would ask each service every second: is it alive
+//! (liveness: restart it if not), is it ready (readiness: send it traffic)?
+//! The rush asks the same, under load and through faults, and counts the
+//! answers: a liveness failure while a service is merely busy would be a
+//! needless restart at the worst moment.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use super::processes::Services;
+
+/// A kubelet's probe budget: an answer within a second.
+const TIMEOUT: Duration = Duration::from_secs(1);
+
+pub enum Probe {
+    Grpc(u16),
+    Http(String),
+}
+
+impl Probe {
+    pub fn of(services: &Services, service: &str) -> Self {
+        match service {
+            "gateway" => Probe::Http(services.gateway.clone()),
+            other => Probe::Grpc(services.port(other).unwrap_or(0)),
+        }
+    }
+
+    pub async fn alive(&self) -> bool {
+        match self {
+            Probe::Grpc(port) => grpc(*port, creneau_kit::server::LIVENESS).await,
+            Probe::Http(base) => http(&format!("{base}/healthz")).await,
+        }
+    }
+
+    pub async fn ready(&self) -> bool {
+        match self {
+            Probe::Grpc(port) => grpc(*port, "").await,
+            Probe::Http(base) => http(&format!("{base}/readyz")).await,
+        }
+    }
+}
+
+async fn grpc(port: u16, service: &str) -> bool {
+    let ask = async {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).ok()?.connect().await.ok()?;
+        let answer = HealthClient::new(channel).check(HealthCheckRequest { service: service.into() }).await.ok()?;
+        Some(answer.into_inner().status == ServingStatus::Serving as i32)
+    };
+    tokio::time::timeout(TIMEOUT, ask).await.ok().flatten().unwrap_or(false)
+}
+
+async fn http(url: &str) -> bool {
+    let ask = async { reqwest::get(url).await.ok().map(|r| r.status().is_success()) };
+    tokio::time::timeout(TIMEOUT, ask).await.ok().flatten().unwrap_or(false)
+}
+
+/// One service's probes over the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProbeCounts {
+    pub checks: u64,
+    /// Liveness failures while nothing was done to this service: each one
+    /// a restart Kubernetes would have made of a live process.
+    pub liveness_failures: u64,
+    /// Liveness failures while a fault had it down or frozen (expected).
+    pub liveness_failures_in_faults: u64,
+    pub readiness_failures: u64,
+}
+
+/// Targets currently under a fault, shared with the injector.
+pub type Faulted = Arc<Mutex<HashSet<String>>>;
+
+/// Asks every service both questions each second until `done`.
+pub async fn poll(
+    services: Arc<Services>,
+    faulted: Faulted,
+    done: Arc<AtomicBool>,
+) -> BTreeMap<&'static str, ProbeCounts> {
+    let mut counts: BTreeMap<&'static str, ProbeCounts> = BTreeMap::new();
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !done.load(Relaxed) {
+        interval.tick().await;
+        let asked = creneau::SERVICES.iter().map(|service| {
+            let probe = Probe::of(&services, service);
+            async move { (*service, probe.alive().await, probe.ready().await) }
+        });
+        for (service, alive, ready) in futures::future::join_all(asked).await {
+            let in_fault = faulted.lock().expect("faulted").contains(service);
+            let c = counts.entry(service).or_default();
+            c.checks += 1;
+            match (alive, in_fault) {
+                (true, _) => {}
+                (false, true) => c.liveness_failures_in_faults += 1,
+                (false, false) => c.liveness_failures += 1,
+            }
+            c.readiness_failures += u64::from(!ready);
+        }
+    }
+    counts
+}
