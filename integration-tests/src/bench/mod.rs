@@ -2,4 +2,5 @@
 
 pub mod booking;
 pub mod search;
+pub mod soak;
 pub mod stats;

@@ -1,5 +1,5 @@
-//! `creneau-bench booking`: slot-inventory's Book over gRPC against the
-//! same transaction run by pgbench, on one PostgreSQL database.
+//! `creneau-bench`: booking throughput against pgbench, search latency,
+//! and the concurrency soak.
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +19,9 @@ enum Command {
     Booking(creneau_integration_tests::bench::booking::Options),
     /// Search latency through the gateway at thousands of centres.
     Search(creneau_integration_tests::bench::search::Options),
+    /// The concurrency scenarios again and again, invariants checked after
+    /// each, until a million booking attempts.
+    Soak(creneau_integration_tests::bench::soak::Options),
 }
 
 #[tokio::main]
@@ -26,5 +29,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Booking(options) => creneau_integration_tests::bench::booking::run(options).await,
         Command::Search(options) => creneau_integration_tests::bench::search::run(options).await,
+        Command::Soak(options) => creneau_integration_tests::bench::soak::run(options).await,
     }
 }

@@ -253,6 +253,19 @@ pub fn generator(
     }
 }
 
+/// For each fault, the first booking acknowledged once its target was
+/// back: how long the platform took to sell again by itself.
+pub fn recoveries(faults: &mut [super::faults::Injected], citizens: &[CitizenRecord]) {
+    let mut booked: Vec<f64> = citizens.iter().filter_map(|c| Some(f64::from(c.booked_ms?) / 1000.0)).collect();
+    booked.sort_by(f64::total_cmp);
+    for fault in faults {
+        let Some(back) = fault.back_s else { continue };
+        let next = booked.iter().copied().find(|t| *t >= back);
+        fault.first_booking_after_s = next;
+        fault.recovered_in_s = next.map(|t| t - back);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,18 +337,5 @@ mod tests {
         assert_eq!(sold.left_while_places_unsold, Some(1));
         assert_eq!(sold.most_unsold_when_one_left, Some(3));
         assert!((sold.bookings_per_s - 1.0 / 1.2).abs() < 1e-9);
-    }
-}
-
-/// For each fault, the first booking acknowledged once its target was
-/// back: how long the platform took to sell again by itself.
-pub fn recoveries(faults: &mut [super::faults::Injected], citizens: &[CitizenRecord]) {
-    let mut booked: Vec<f64> = citizens.iter().filter_map(|c| Some(f64::from(c.booked_ms?) / 1000.0)).collect();
-    booked.sort_by(f64::total_cmp);
-    for fault in faults {
-        let Some(back) = fault.back_s else { continue };
-        let next = booked.iter().copied().find(|t| *t >= back);
-        fault.first_booking_after_s = next;
-        fault.recovered_in_s = next.map(|t| t - back);
     }
 }

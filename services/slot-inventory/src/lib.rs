@@ -6,6 +6,8 @@ pub mod domain;
 mod grpc;
 pub mod invariants;
 pub mod relay;
+#[cfg(feature = "test-util")]
+pub mod scenarios;
 pub mod settings;
 mod startup;
 pub mod storage;
