@@ -307,8 +307,8 @@ async fn grpc(o: &Options, url: &str) -> anyhow::Result<(f64, Latency)> {
             relay_interval_ms: 1000,
             hold_ttl_secs: 300,
             idempotency_ttl_secs: 86400,
-            relay_max_attempts: 8,
-            relay_first_retry_ms: 1000,
+            relay_max_attempts: creneau_kit::db::queue::RetryPolicy::default().max_attempts,
+            relay_first_retry_ms: creneau_kit::db::queue::RetryPolicy::default().first_delay.as_millis() as u64,
         },
     };
     let app = creneau_slot_inventory::Application::build(settings).await?;

@@ -42,8 +42,8 @@ async fn service(grace: Duration) -> Option<Service> {
             relay_interval_ms: 200,
             hold_ttl_secs: 300,
             idempotency_ttl_secs: 86400,
-            relay_max_attempts: 8,
-            relay_first_retry_ms: 1000,
+            relay_max_attempts: creneau_kit::db::queue::RetryPolicy::default().max_attempts,
+            relay_first_retry_ms: creneau_kit::db::queue::RetryPolicy::default().first_delay.as_millis() as u64,
         },
     };
     let app = Application::build(settings).await.unwrap();

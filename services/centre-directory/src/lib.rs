@@ -8,5 +8,5 @@ pub mod settings;
 mod startup;
 pub mod storage;
 
-pub use settings::{CentreDirectorySettings, Settings};
+pub use settings::{CentreDirectorySettings, Config, Settings};
 pub use startup::{Application, SERVICE};

@@ -32,14 +32,27 @@ slot_inventory_url = ""
         &self.telemetry
     }
 
-    fn validate(&self) -> Result<(), String> {
+    type Config = Config;
+
+    fn parse(self) -> Result<Config, String> {
+        self.server.check()?;
         self.database.check_against(&self.server)?;
-        if self.centre_directory.slot_inventory_url.trim().is_empty() {
+        let url = self.centre_directory.slot_inventory_url.trim();
+        if url.is_empty() {
             return Err(
                 "centre_directory.slot_inventory_url is required (CRENEAU__CENTRE_DIRECTORY__SLOT_INVENTORY_URL)"
                     .into(),
             );
         }
-        creneau_kit::client::channel(&self.centre_directory.slot_inventory_url).map(drop).map_err(|e| e.to_string())
+        let slot_inventory = creneau_kit::client::channel(url).map_err(|e| e.to_string())?;
+        Ok(Config { server: self.server, database: self.database, slot_inventory })
     }
+}
+
+/// What centre-directory runs on, every value parsed.
+pub struct Config {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    /// Live availability.
+    pub slot_inventory: creneau_kit::client::GrpcChannel,
 }

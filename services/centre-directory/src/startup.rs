@@ -6,10 +6,10 @@ use anyhow::Context;
 use creneau_kit::server::GrpcServer;
 use creneau_proto::centre_directory::v1::{FILE_DESCRIPTOR_SET, centre_directory_server::CentreDirectoryServer};
 use creneau_proto::slot_inventory::v1::slot_inventory_client::SlotInventoryClient;
-use sea_orm::DatabaseConnection;
 
 use crate::grpc::CentreDirectoryService;
-use crate::settings::Settings;
+use crate::settings::{Config, Settings};
+use creneau_kit::entrypoint::ServiceSettings;
 
 pub const SERVICE: &str = "centre-directory";
 
@@ -19,20 +19,18 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = creneau_kit::db::connect(&settings.database).await.context("connecting to the database")?;
-        Self::build_with(settings, db).await
+        Self::from_config(settings.parse().map_err(anyhow::Error::msg)?).await
     }
 
-    pub async fn build_with(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let slots =
-            SlotInventoryClient::new(creneau_kit::client::channel(&settings.centre_directory.slot_inventory_url)?);
-        let service = CentreDirectoryService::new(db.clone(), slots);
-        let server = GrpcServer::bind(&settings.server)
+    pub async fn from_config(config: Config) -> anyhow::Result<Self> {
+        let db = creneau_kit::db::connect(&config.database).await.context("connecting to the database")?;
+        let service = CentreDirectoryService::new(db, SlotInventoryClient::new(config.slot_inventory));
+        let server = GrpcServer::bind(&config.server)
             .await
-            .with_context(|| format!("binding {}", settings.server.address()))?
+            .with_context(|| format!("binding {}", config.server.address()))?
             .add_service(CentreDirectoryServer::new(service))
             .with_reflection([FILE_DESCRIPTOR_SET])
-            .with_readiness(creneau_kit::db::readiness(&settings.database, SERVICE));
+            .with_readiness(creneau_kit::db::readiness(&config.database, SERVICE));
         Ok(Self { server })
     }
 

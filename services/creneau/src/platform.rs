@@ -268,8 +268,8 @@ impl Platform {
                 relay_interval_ms: 200,
                 hold_ttl_secs: c.hold_ttl_secs,
                 idempotency_ttl_secs: 86400,
-                relay_max_attempts: 8,
-                relay_first_retry_ms: 1000,
+                relay_max_attempts: creneau_kit::db::queue::RetryPolicy::default().max_attempts,
+                relay_first_retry_ms: creneau_kit::db::queue::RetryPolicy::default().first_delay.as_millis() as u64,
             },
         })
     }
@@ -308,8 +308,8 @@ impl Platform {
                         from: "Créneau <ne-pas-repondre@creneau.invalid>".into(),
                         centre_directory_url: Some(peer("centre-directory")),
                         dispatch_interval_ms: 200,
-                        max_attempts: 8,
-                        first_retry_ms: 1000,
+                        max_attempts: creneau_kit::db::queue::RetryPolicy::default().max_attempts,
+                        first_retry_ms: creneau_kit::db::queue::RetryPolicy::default().first_delay.as_millis() as u64,
                     },
                 };
                 let app = creneau_notification::Application::build(settings).await?;

@@ -11,20 +11,22 @@ pub const SERVICES: [&str; 5] = ["notification", "slot-inventory", "eligibility"
 pub fn serve(service: &str) -> ExitCode {
     use creneau_kit::entrypoint::run;
     match service {
-        "gateway" => run(service_name(service), |s: creneau_gateway::Settings| async move {
-            creneau_gateway::Application::build(s).await?.run_until_stopped().await
+        "gateway" => run::<creneau_gateway::Settings, _, _>(service_name(service), |config| async move {
+            creneau_gateway::Application::from_config(config).await?.run_until_stopped().await
         }),
-        "eligibility" => run(service_name(service), |s: creneau_eligibility::Settings| async move {
-            creneau_eligibility::Application::build(s).await?.run_until_stopped().await
+        "eligibility" => run::<creneau_eligibility::Settings, _, _>(service_name(service), |config| async move {
+            creneau_eligibility::Application::from_config(config).await?.run_until_stopped().await
         }),
-        "centre-directory" => run(service_name(service), |s: creneau_centre_directory::Settings| async move {
-            creneau_centre_directory::Application::build(s).await?.run_until_stopped().await
+        "centre-directory" => {
+            run::<creneau_centre_directory::Settings, _, _>(service_name(service), |config| async move {
+                creneau_centre_directory::Application::from_config(config).await?.run_until_stopped().await
+            })
+        }
+        "slot-inventory" => run::<creneau_slot_inventory::Settings, _, _>(service_name(service), |config| async move {
+            creneau_slot_inventory::Application::from_config(config).await?.run_until_stopped().await
         }),
-        "slot-inventory" => run(service_name(service), |s: creneau_slot_inventory::Settings| async move {
-            creneau_slot_inventory::Application::build(s).await?.run_until_stopped().await
-        }),
-        "notification" => run(service_name(service), |s: creneau_notification::Settings| async move {
-            creneau_notification::Application::build(s).await?.run_until_stopped().await
+        "notification" => run::<creneau_notification::Settings, _, _>(service_name(service), |config| async move {
+            creneau_notification::Application::from_config(config).await?.run_until_stopped().await
         }),
         other => {
             eprintln!("creneau: no service called {other:?}; one of {}", SERVICES.join(", "));

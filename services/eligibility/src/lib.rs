@@ -9,5 +9,5 @@ pub mod settings;
 mod startup;
 pub mod storage;
 
-pub use settings::{EligibilitySettings, Settings};
+pub use settings::{Config, EligibilitySettings, Settings};
 pub use startup::{Application, SERVICE};

@@ -1,6 +1,9 @@
-use creneau_kit::attestation::Signer;
+use std::time::Duration;
+
+use creneau_kit::attestation::{Signer, Verifier};
 use creneau_kit::entrypoint::ServiceSettings;
 use creneau_kit::{DatabaseSettings, ServerSettings, TelemetrySettings};
+use creneau_proto::eligibility::v1::VerificationKey;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -55,16 +58,42 @@ attestation_ttl_secs = 1800
         &self.telemetry
     }
 
-    fn validate(&self) -> Result<(), String> {
+    type Config = Config;
+
+    fn parse(self) -> Result<Config, String> {
+        self.server.check()?;
         self.database.check_against(&self.server)?;
-        self.eligibility
-            .signer()
-            .map_err(|e| format!("eligibility.signing_key (CRENEAU__ELIGIBILITY__SIGNING_KEY): {e}"))?;
-        creneau_kit::attestation::Verifier::parse(&self.eligibility.retired_verification_keys)
+        let e = self.eligibility;
+        let signer =
+            e.signer().map_err(|e| format!("eligibility.signing_key (CRENEAU__ELIGIBILITY__SIGNING_KEY): {e}"))?;
+        let retired = Verifier::parse(&e.retired_verification_keys)
             .map_err(|e| format!("eligibility.retired_verification_keys: {e}"))?;
-        if self.eligibility.attestation_ttl_secs == 0 {
+        if e.attestation_ttl_secs == 0 {
             return Err("eligibility.attestation_ttl_secs must be positive".into());
         }
-        Ok(())
+        Ok(Config {
+            server: self.server,
+            database: self.database,
+            signer,
+            retired: retired
+                .keys()
+                .map(|(id, key)| VerificationKey { key_id: id.to_owned(), public_key: key.to_vec() })
+                .collect(),
+            attestation_ttl: chrono::Duration::seconds(i64::from(e.attestation_ttl_secs)),
+            // Reloading more often than ten times a second only costs reads.
+            rules_refresh: Duration::from_millis(e.rules_refresh_ms.max(100)),
+        })
     }
+}
+
+/// What eligibility runs on, every value parsed.
+pub struct Config {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub signer: Signer,
+    /// Public keys of signing keys retired but whose attestations may still
+    /// be presented.
+    pub retired: Vec<VerificationKey>,
+    pub attestation_ttl: chrono::Duration,
+    pub rules_refresh: Duration,
 }

@@ -7,13 +7,14 @@ use anyhow::Context;
 use creneau_kit::server::GrpcServer;
 use std::time::Duration;
 
-use creneau_proto::eligibility::v1::{FILE_DESCRIPTOR_SET, VerificationKey, eligibility_server::EligibilityServer};
+use creneau_proto::eligibility::v1::{FILE_DESCRIPTOR_SET, eligibility_server::EligibilityServer};
 
 use crate::rule_book::RuleBook;
 use sea_orm::DatabaseConnection;
 
 use crate::grpc::EligibilityService;
-use crate::settings::Settings;
+use crate::settings::{Config, Settings};
+use creneau_kit::entrypoint::ServiceSettings;
 
 pub const SERVICE: &str = "eligibility";
 
@@ -26,35 +27,26 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = creneau_kit::db::connect(&settings.database).await.context("connecting to the database")?;
-        Self::build_with(settings, db).await
+        Self::from_config(settings.parse().map_err(anyhow::Error::msg)?).await
     }
 
-    pub async fn build_with(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let e = &settings.eligibility;
-        let signer = Arc::new(e.signer()?);
-        let ttl = chrono::Duration::seconds(i64::from(e.attestation_ttl_secs));
-        let retired = e
-            .retired_verification_keys
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(|spec| {
-                let (id, key) = spec.trim().split_once(':').ok_or_else(|| anyhow::anyhow!("bad retired key"))?;
-                use base64::Engine;
-                let public_key = base64::engine::general_purpose::STANDARD.decode(key)?;
-                Ok(VerificationKey { key_id: id.to_owned(), public_key })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+    pub async fn from_config(config: Config) -> anyhow::Result<Self> {
+        let db = creneau_kit::db::connect(&config.database).await.context("connecting to the database")?;
         let rules = RuleBook::default();
-        let refresh = Duration::from_millis(e.rules_refresh_ms.max(100));
-        let service = EligibilityService::new(db.clone(), signer, retired, ttl, rules.clone());
-        let server = GrpcServer::bind(&settings.server)
+        let service = EligibilityService::new(
+            db.clone(),
+            Arc::new(config.signer),
+            config.retired,
+            config.attestation_ttl,
+            rules.clone(),
+        );
+        let server = GrpcServer::bind(&config.server)
             .await
-            .with_context(|| format!("binding {}", settings.server.address()))?
+            .with_context(|| format!("binding {}", config.server.address()))?
             .add_service(EligibilityServer::new(service))
             .with_reflection([FILE_DESCRIPTOR_SET])
-            .with_readiness(creneau_kit::db::readiness(&settings.database, SERVICE));
-        Ok(Self { server, rules, db, refresh })
+            .with_readiness(creneau_kit::db::readiness(&config.database, SERVICE));
+        Ok(Self { server, rules, db, refresh: config.rules_refresh })
     }
 
     pub fn port(&self) -> u16 {

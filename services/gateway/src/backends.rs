@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use creneau_kit::client::{self, GrpcChannel, RetryUnavailable};
+use creneau_kit::client::{GrpcChannel, RetryUnavailable};
 use creneau_proto::centre_directory::v1::centre_directory_client::CentreDirectoryClient;
 use creneau_proto::centre_directory::v1::centre_directory_server;
 use creneau_proto::eligibility::v1::eligibility_client::EligibilityClient;
@@ -12,7 +12,7 @@ use creneau_proto::slot_inventory::v1::slot_inventory_client::SlotInventoryClien
 use creneau_proto::slot_inventory::v1::slot_inventory_server;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::settings::GatewaySettings;
+use crate::settings::Config;
 
 /// A backend channel whose safe calls are retried when a replica is
 /// unavailable (see [`retry_safe`]).
@@ -29,11 +29,10 @@ pub struct Backends {
 }
 
 impl Backends {
-    pub fn connect(settings: &GatewaySettings) -> Result<Self, client::AddressError> {
-        let eligibility = client::channel(&settings.eligibility_url)?;
-        let centres = client::channel(&settings.centre_directory_url)?;
-        let slots = client::channel(&settings.slot_inventory_url)?;
-        Ok(Self {
+    pub fn connect(config: &Config) -> Self {
+        let (eligibility, centres, slots) =
+            (config.eligibility.clone(), config.centre_directory.clone(), config.slot_inventory.clone());
+        Self {
             health: vec![
                 ("eligibility", HealthClient::new(eligibility.clone())),
                 ("centre-directory", HealthClient::new(centres.clone())),
@@ -42,8 +41,8 @@ impl Backends {
             eligibility: EligibilityClient::new(with_retries(eligibility)),
             centres: CentreDirectoryClient::new(with_retries(centres)),
             slots: SlotInventoryClient::new(with_retries(slots)),
-            timeout: settings.backend_timeout(),
-        })
+            timeout: config.backend_timeout,
+        }
     }
 
     /// A request carrying the gateway's deadline.

@@ -9,5 +9,5 @@ mod routes;
 pub mod settings;
 mod startup;
 
-pub use settings::{GatewaySettings, Settings};
+pub use settings::{Config, GatewaySettings, Settings};
 pub use startup::{Application, SERVICE, catch_panics};

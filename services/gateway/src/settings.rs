@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use creneau_kit::client::GrpcChannel;
 use creneau_kit::entrypoint::ServiceSettings;
 use creneau_kit::{ServerSettings, TelemetrySettings};
 use serde::Deserialize;
@@ -23,12 +24,6 @@ pub struct GatewaySettings {
     pub max_body_bytes: usize,
 }
 
-impl GatewaySettings {
-    pub fn backend_timeout(&self) -> Duration {
-        Duration::from_millis(self.backend_timeout_ms)
-    }
-}
-
 impl ServiceSettings for Settings {
     const DEFAULTS: &'static str = r#"
 [server]
@@ -46,17 +41,42 @@ max_body_bytes = 65536
         &self.telemetry
     }
 
-    fn validate(&self) -> Result<(), String> {
-        for (name, url) in [
-            ("eligibility_url", &self.gateway.eligibility_url),
-            ("centre_directory_url", &self.gateway.centre_directory_url),
-            ("slot_inventory_url", &self.gateway.slot_inventory_url),
-        ] {
+    type Config = Config;
+
+    fn parse(self) -> Result<Config, String> {
+        self.server.check()?;
+        let g = &self.gateway;
+        let channel = |name: &str, url: &str| {
             if url.trim().is_empty() {
                 return Err(format!("gateway.{name} is required (CRENEAU__GATEWAY__{})", name.to_uppercase()));
             }
-            creneau_kit::client::channel(url).map_err(|e| e.to_string())?;
+            creneau_kit::client::channel(url.trim()).map_err(|e| e.to_string())
+        };
+        let backend_timeout = Duration::from_millis(g.backend_timeout_ms);
+        if backend_timeout.is_zero() || backend_timeout > self.server.request_timeout() {
+            return Err("gateway.backend_timeout_ms must be positive and at most server.request_timeout_ms".into());
         }
-        Ok(())
+        if g.max_body_bytes == 0 {
+            return Err("gateway.max_body_bytes must be positive".into());
+        }
+        Ok(Config {
+            eligibility: channel("eligibility_url", &g.eligibility_url)?,
+            centre_directory: channel("centre_directory_url", &g.centre_directory_url)?,
+            slot_inventory: channel("slot_inventory_url", &g.slot_inventory_url)?,
+            backend_timeout,
+            max_body_bytes: g.max_body_bytes,
+            server: self.server,
+        })
     }
+}
+
+/// What the gateway runs on, every value parsed.
+pub struct Config {
+    pub server: ServerSettings,
+    pub eligibility: GrpcChannel,
+    pub centre_directory: GrpcChannel,
+    pub slot_inventory: GrpcChannel,
+    /// Every backend call's deadline.
+    pub backend_timeout: Duration,
+    pub max_body_bytes: usize,
 }

@@ -19,7 +19,8 @@ use tower_http::trace::TraceLayer;
 use crate::backends::Backends;
 use crate::problem::{Problem, ProblemKind};
 use crate::routes::{bookings, centres, eligibility, health, holds, home, open_data};
-use crate::settings::Settings;
+use crate::settings::{Config, Settings};
+use creneau_kit::entrypoint::ServiceSettings;
 
 pub const SERVICE: &str = "gateway";
 
@@ -37,14 +38,18 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let backends = Backends::connect(&settings.gateway)?;
-        let listener = TcpListener::bind(settings.server.address())
+        Self::from_config(settings.parse().map_err(anyhow::Error::msg)?).await
+    }
+
+    pub async fn from_config(config: Config) -> anyhow::Result<Self> {
+        let backends = Backends::connect(&config);
+        let listener = TcpListener::bind(config.server.address())
             .await
-            .with_context(|| format!("binding {}", settings.server.address()))?;
+            .with_context(|| format!("binding {}", config.server.address()))?;
         Ok(Self {
             listener,
-            router: router(&settings, AppState { backends, feed: open_data::FeedCache::default() }),
-            grace_period: settings.server.grace_period(),
+            router: router(&config, AppState { backends, feed: open_data::FeedCache::default() }),
+            grace_period: config.server.grace_period(),
         })
     }
 
@@ -83,7 +88,7 @@ impl Application {
     }
 }
 
-fn router(settings: &Settings, state: AppState) -> Router {
+fn router(config: &Config, state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/eligibility", post(eligibility::check))
         .route("/api/v1/centres", get(centres::search))
@@ -106,10 +111,10 @@ fn router(settings: &Settings, state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(settings.server.concurrency_limit))
-                .timeout(settings.server.request_timeout()),
+                .layer(GlobalConcurrencyLimitLayer::new(config.server.concurrency_limit))
+                .timeout(config.server.request_timeout()),
         )
-        .layer(DefaultBodyLimit::max(settings.gateway.max_body_bytes));
+        .layer(DefaultBodyLimit::max(config.max_body_bytes));
     // Probes and metrics stay outside the limits: an overloaded gateway is
     // still alive, and says so. Metrics count every route, refusals from the
     // limits included; the trace span wraps it all.

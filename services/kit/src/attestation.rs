@@ -138,6 +138,11 @@ impl Verifier {
         self.keys.is_empty()
     }
 
+    /// Every key, by id, as the raw public key to publish.
+    pub fn keys(&self) -> impl Iterator<Item = (&str, [u8; 32])> {
+        self.keys.iter().map(|(id, key)| (id.as_str(), key.to_bytes()))
+    }
+
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, AttestationError> {
         let (signed, signature) = token.rsplit_once('.').ok_or(AttestationError::Malformed)?;
         let (version, body) = signed.split_once('.').ok_or(AttestationError::Malformed)?;

@@ -9,23 +9,29 @@ use serde::de::DeserializeOwned;
 
 use crate::TelemetrySettings;
 
-/// Settings a service binary can be started from.
+/// Settings a service can be started from: read from the layered sources,
+/// then parsed once into the typed configuration the service runs on.
 pub trait ServiceSettings: DeserializeOwned {
     /// The service's own defaults, layered over the common ones.
     const DEFAULTS: &'static str;
 
+    /// Every value parsed: durations, keys, peers' channels.
+    type Config;
+
     fn telemetry(&self) -> &TelemetrySettings;
 
-    /// Checks what deserialising cannot (addresses, keys), at boot.
-    fn validate(&self) -> Result<(), String> {
-        Ok(())
-    }
+    /// Checks and converts what deserialising cannot (addresses, keys,
+    /// limits against each other). The one way to a `Config`, whether the
+    /// service runs as its own binary, inside `creneau up`, in a test or
+    /// from the chart's environment, so every path gets the same checks.
+    fn parse(self) -> Result<Self::Config, String>;
 }
 
+/// Loads, parses, installs telemetry, then serves `config` until SIGTERM.
 pub fn run<S, F, Fut>(service: &'static str, serve: F) -> ExitCode
 where
     S: ServiceSettings,
-    F: FnOnce(S) -> Fut,
+    F: FnOnce(S::Config) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let settings: S = match crate::settings::load(S::DEFAULTS) {
@@ -35,10 +41,14 @@ where
             return ExitCode::from(64);
         }
     };
-    if let Err(error) = settings.validate() {
-        eprintln!("{service}: invalid configuration: {error}");
-        return ExitCode::from(64);
-    }
+    let telemetry_settings = settings.telemetry().clone();
+    let config = match settings.parse() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{service}: invalid configuration: {error}");
+            return ExitCode::from(64);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -47,14 +57,14 @@ where
         }
     };
     runtime.block_on(async move {
-        let telemetry = match crate::telemetry::init(service, settings.telemetry()) {
+        let telemetry = match crate::telemetry::init(service, &telemetry_settings) {
             Ok(telemetry) => telemetry,
             Err(error) => {
                 eprintln!("{service}: cannot start telemetry: {error}");
                 return ExitCode::from(64);
             }
         };
-        let result = serve(settings).await;
+        let result = serve(config).await;
         let code = match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

@@ -50,6 +50,17 @@ impl ServerSettings {
     pub fn address(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
+
+    /// What a server needs to protect itself at all.
+    pub fn check(&self) -> Result<(), String> {
+        if self.request_timeout_ms == 0 || self.concurrency_limit == 0 {
+            return Err("server.request_timeout_ms and server.concurrency_limit must be positive".into());
+        }
+        if self.host.trim().is_empty() {
+            return Err("server.host is required".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,9 +71,11 @@ pub struct DatabaseSettings {
     #[serde(default)]
     pub max_connections: Option<u32>,
     /// How long a request waits for a pooled connection before it is
-    /// answered UNAVAILABLE. Shorter than the request timeout.
-    #[serde(default = "defaults::acquire_timeout_ms")]
-    pub acquire_timeout_ms: u64,
+    /// answered UNAVAILABLE; shorter than the request timeout. By default
+    /// 2 s on PostgreSQL, 8 s on SQLite (one connection, every request
+    /// queues on it: a local run, not a rush).
+    #[serde(default)]
+    pub acquire_timeout_ms: Option<u64>,
     /// PostgreSQL: the longest any one statement may run (0: no limit,
     /// for migrations only).
     #[serde(default = "defaults::statement_timeout_ms")]
@@ -77,9 +90,6 @@ pub struct DatabaseSettings {
 }
 
 mod defaults {
-    pub fn acquire_timeout_ms() -> u64 {
-        2_000
-    }
     pub fn statement_timeout_ms() -> u64 {
         5_000
     }
@@ -105,7 +115,7 @@ impl DatabaseSettings {
         Self {
             url: SecretString::from(url.into()),
             max_connections: None,
-            acquire_timeout_ms: defaults::acquire_timeout_ms(),
+            acquire_timeout_ms: None,
             statement_timeout_ms: defaults::statement_timeout_ms(),
             lock_timeout_ms: defaults::lock_timeout_ms(),
             idle_in_transaction_ms: defaults::idle_in_transaction_ms(),
@@ -122,8 +132,9 @@ impl DatabaseSettings {
     }
 
     pub fn limits(&self) -> DatabaseLimits {
+        let acquire_ms = self.acquire_timeout_ms.unwrap_or(if self.is_sqlite() { 8_000 } else { 2_000 });
         DatabaseLimits {
-            acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
+            acquire_timeout: Duration::from_millis(acquire_ms),
             statement_timeout: Duration::from_millis(self.statement_timeout_ms),
             lock_timeout: Duration::from_millis(self.lock_timeout_ms),
             idle_in_transaction: Duration::from_millis(self.idle_in_transaction_ms),
@@ -140,8 +151,9 @@ impl DatabaseSettings {
         }
         if limits.acquire_timeout >= server.request_timeout() {
             return Err(format!(
-                "database.acquire_timeout_ms ({}) must be shorter than server.request_timeout_ms ({})",
-                self.acquire_timeout_ms, server.request_timeout_ms
+                "database.acquire_timeout_ms ({} ms) must be shorter than server.request_timeout_ms ({})",
+                limits.acquire_timeout.as_millis(),
+                server.request_timeout_ms
             ));
         }
         if limits.lock_timeout > limits.statement_timeout {
@@ -153,11 +165,15 @@ impl DatabaseSettings {
         Ok(())
     }
 
-    pub fn pool_size(&self) -> u32 {
+    fn is_sqlite(&self) -> bool {
         use secrecy::ExposeSecret;
+        self.url.expose_secret().starts_with("sqlite:")
+    }
+
+    pub fn pool_size(&self) -> u32 {
         // SQLite allows one writer at a time: a single connection turns lock
         // contention into an orderly queue instead of `database is locked`.
-        let default = if self.url.expose_secret().starts_with("sqlite:") { 1 } else { 20 };
+        let default = if self.is_sqlite() { 1 } else { 20 };
         self.max_connections.unwrap_or(default)
     }
 }
@@ -261,6 +277,21 @@ url = "sqlite://x.db?mode=rwc"
         assert_eq!(s.telemetry.log_format, LogFormat::Pretty);
         assert_eq!(s.server.grace_period_ms, 20000);
         assert_eq!(s.database.pool_size(), 20, "a PostgreSQL URL gets a PostgreSQL-sized pool");
+    }
+
+    #[test]
+    fn database_limits_leave_a_request_time_to_be_answered() {
+        let s: Sample = load_from(DEFAULTS, []).unwrap();
+        assert_eq!(s.database.limits().acquire_timeout, Duration::from_secs(8), "SQLite queues on one connection");
+        assert_eq!(s.database.check_against(&s.server), Ok(()));
+        let postgres = DatabaseSettings::new("postgres://db/creneau");
+        assert_eq!(postgres.limits().acquire_timeout, Duration::from_secs(2));
+        let vars = [("CRENEAU__DATABASE__ACQUIRE_TIMEOUT_MS", "10000")].map(|(k, v)| (k.to_string(), v.to_string()));
+        let slow: Sample = load_from(DEFAULTS, vars).unwrap();
+        let refused = slow.database.check_against(&slow.server).unwrap_err();
+        assert!(refused.contains("acquire_timeout_ms"), "{refused}");
+        let locks = DatabaseSettings { lock_timeout_ms: 9_000, ..postgres };
+        assert!(locks.check_against(&s.server).is_err(), "a lock wait longer than any statement");
     }
 
     #[test]

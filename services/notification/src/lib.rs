@@ -10,5 +10,5 @@ pub mod settings;
 mod startup;
 pub mod storage;
 
-pub use settings::{NotificationSettings, Settings};
+pub use settings::{Config, NotificationSettings, Settings};
 pub use startup::{Application, SERVICE};

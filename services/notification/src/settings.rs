@@ -1,3 +1,8 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use creneau_kit::client::GrpcChannel;
+use creneau_kit::db::queue::RetryPolicy;
 use creneau_kit::entrypoint::ServiceSettings;
 use creneau_kit::{DatabaseSettings, ServerSettings, TelemetrySettings};
 use serde::Deserialize;
@@ -30,23 +35,13 @@ pub struct NotificationSettings {
 }
 
 mod defaults {
-    use creneau_kit::db::queue::RetryPolicy;
+    use super::RetryPolicy;
 
     pub fn max_attempts() -> u32 {
         RetryPolicy::default().max_attempts
     }
     pub fn first_retry_ms() -> u64 {
         RetryPolicy::default().first_delay.as_millis() as u64
-    }
-}
-
-impl NotificationSettings {
-    pub fn retries(&self) -> creneau_kit::db::queue::RetryPolicy {
-        creneau_kit::db::queue::RetryPolicy {
-            max_attempts: self.max_attempts,
-            first_delay: std::time::Duration::from_millis(self.first_retry_ms),
-            ..Default::default()
-        }
     }
 }
 
@@ -68,17 +63,47 @@ dispatch_interval_ms = 500
         &self.telemetry
     }
 
-    fn validate(&self) -> Result<(), String> {
+    type Config = Config;
+
+    fn parse(self) -> Result<Config, String> {
+        self.server.check()?;
         self.database.check_against(&self.server)?;
-        if self.notification.max_attempts == 0 || self.notification.first_retry_ms == 0 {
-            return Err("notification.max_attempts and first_retry_ms must be positive".into());
+        let n = self.notification;
+        if n.max_attempts == 0 || n.first_retry_ms == 0 || n.dispatch_interval_ms == 0 {
+            return Err("notification.dispatch_interval_ms, max_attempts and first_retry_ms must be positive".into());
         }
-        if self.notification.maildir.trim().is_empty() {
+        if n.maildir.trim().is_empty() {
             return Err("notification.maildir is required".into());
         }
-        if let Some(url) = &self.notification.centre_directory_url {
-            creneau_kit::client::channel(url).map_err(|e| e.to_string())?;
-        }
-        Ok(())
+        let centre_directory = match n.centre_directory_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => Some(creneau_kit::client::channel(url).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        Ok(Config {
+            server: self.server,
+            database: self.database,
+            maildir: PathBuf::from(n.maildir.trim()),
+            from: n.from,
+            centre_directory,
+            dispatch_interval: Duration::from_millis(n.dispatch_interval_ms),
+            retries: RetryPolicy {
+                max_attempts: n.max_attempts,
+                first_delay: Duration::from_millis(n.first_retry_ms),
+                ..RetryPolicy::default()
+            },
+        })
     }
+}
+
+/// What notification runs on, every value parsed.
+pub struct Config {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub maildir: PathBuf,
+    /// The sender written on messages.
+    pub from: String,
+    /// Centre names and addresses for messages, when set.
+    pub centre_directory: Option<GrpcChannel>,
+    pub dispatch_interval: Duration,
+    pub retries: RetryPolicy,
 }

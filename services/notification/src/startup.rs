@@ -2,19 +2,18 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use creneau_kit::server::GrpcServer;
 use creneau_proto::centre_directory::v1::centre_directory_client::CentreDirectoryClient;
 use creneau_proto::notification::v1::{FILE_DESCRIPTOR_SET, notification_server::NotificationServer};
-use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
 use crate::dispatcher::Dispatcher;
 use crate::grpc::NotificationService;
 use crate::maildir::Maildir;
-use crate::settings::Settings;
+use crate::settings::{Config, Settings};
+use creneau_kit::entrypoint::ServiceSettings;
 
 pub const SERVICE: &str = "notification";
 
@@ -25,36 +24,26 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = creneau_kit::db::connect(&settings.database).await.context("connecting to the database")?;
-        Self::build_with(settings, db).await
+        Self::from_config(settings.parse().map_err(anyhow::Error::msg)?).await
     }
 
-    pub async fn build_with(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let s = &settings.notification;
-        let channel =
-            Maildir::open(&s.maildir, &s.from).await.with_context(|| format!("opening maildir {}", s.maildir))?;
-        let centres = s
-            .centre_directory_url
-            .as_deref()
-            .map(creneau_kit::client::channel)
-            .transpose()?
-            .map(CentreDirectoryClient::new);
-        let wakeup = Arc::new(Notify::new());
-        let service = NotificationService::new(db.clone(), centres, wakeup.clone());
-        let server = GrpcServer::bind(&settings.server)
+    pub async fn from_config(config: Config) -> anyhow::Result<Self> {
+        let db = creneau_kit::db::connect(&config.database).await.context("connecting to the database")?;
+        let channel = Maildir::open(&config.maildir, &config.from)
             .await
-            .with_context(|| format!("binding {}", settings.server.address()))?
+            .with_context(|| format!("opening maildir {}", config.maildir.display()))?;
+        let wakeup = Arc::new(Notify::new());
+        let centres = config.centre_directory.map(CentreDirectoryClient::new);
+        let service = NotificationService::new(db.clone(), centres, wakeup.clone());
+        let server = GrpcServer::bind(&config.server)
+            .await
+            .with_context(|| format!("binding {}", config.server.address()))?
             .add_service(NotificationServer::new(service))
             .add_service(creneau_kit::operations::DeadLettersService::new(db.clone(), crate::storage::QUEUE))
             .with_reflection([FILE_DESCRIPTOR_SET, creneau_proto::operations::v1::FILE_DESCRIPTOR_SET])
-            .with_readiness(creneau_kit::db::readiness(&settings.database, SERVICE));
-        let dispatcher = Dispatcher {
-            db,
-            channel,
-            wakeup,
-            interval: Duration::from_millis(s.dispatch_interval_ms),
-            retries: s.retries(),
-        };
+            .with_readiness(creneau_kit::db::readiness(&config.database, SERVICE));
+        let dispatcher =
+            Dispatcher { db, channel, wakeup, interval: config.dispatch_interval, retries: config.retries };
         Ok(Self { server, dispatcher })
     }
 

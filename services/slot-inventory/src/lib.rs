@@ -12,5 +12,5 @@ pub mod settings;
 mod startup;
 pub mod storage;
 
-pub use settings::{Settings, SlotInventorySettings};
+pub use settings::{Config, Settings, SlotInventorySettings};
 pub use startup::{Application, GROWING_TABLES, SERVICE};

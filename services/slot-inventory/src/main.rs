@@ -6,7 +6,7 @@ use creneau_slot_inventory::{Application, SERVICE, Settings};
 static ALLOCATOR: creneau_kit::Allocator = creneau_kit::ALLOCATOR;
 
 fn main() -> ExitCode {
-    creneau_kit::entrypoint::run(SERVICE, |settings: Settings| async move {
-        Application::build(settings).await?.run_until_stopped().await
+    creneau_kit::entrypoint::run::<Settings, _, _>(SERVICE, |config| async move {
+        Application::from_config(config).await?.run_until_stopped().await
     })
 }

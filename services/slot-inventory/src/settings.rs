@@ -1,4 +1,8 @@
+use std::time::Duration;
+
 use creneau_kit::attestation::Verifier;
+use creneau_kit::client::GrpcChannel;
+use creneau_kit::db::queue::RetryPolicy;
 use creneau_kit::entrypoint::ServiceSettings;
 use creneau_kit::{DatabaseSettings, ServerSettings, TelemetrySettings};
 use serde::Deserialize;
@@ -35,21 +39,13 @@ pub struct SlotInventorySettings {
 }
 
 mod defaults {
+    use creneau_kit::db::queue::RetryPolicy;
+
     pub fn relay_max_attempts() -> u32 {
-        creneau_kit::db::queue::RetryPolicy::default().max_attempts
+        RetryPolicy::default().max_attempts
     }
     pub fn relay_first_retry_ms() -> u64 {
-        creneau_kit::db::queue::RetryPolicy::default().first_delay.as_millis() as u64
-    }
-}
-
-impl SlotInventorySettings {
-    pub fn relay_retries(&self) -> creneau_kit::db::queue::RetryPolicy {
-        creneau_kit::db::queue::RetryPolicy {
-            max_attempts: self.relay_max_attempts,
-            first_delay: std::time::Duration::from_millis(self.relay_first_retry_ms),
-            ..Default::default()
-        }
+        RetryPolicy::default().first_delay.as_millis() as u64
     }
 }
 
@@ -72,23 +68,64 @@ idempotency_ttl_secs = 86400
         &self.telemetry
     }
 
-    fn validate(&self) -> Result<(), String> {
+    type Config = Config;
+
+    fn parse(self) -> Result<Config, String> {
+        self.server.check()?;
         self.database.check_against(&self.server)?;
-        let keys = Verifier::parse(&self.slot_inventory.verification_keys).map_err(|e| e.to_string())?;
-        if keys.is_empty() {
+        let s = self.slot_inventory;
+        let verifier = Verifier::parse(&s.verification_keys).map_err(|e| e.to_string())?;
+        if verifier.is_empty() {
             return Err(
                 "slot_inventory.verification_keys is required (CRENEAU__SLOT_INVENTORY__VERIFICATION_KEYS)".into()
             );
         }
-        if self.slot_inventory.relay_max_attempts == 0 || self.slot_inventory.relay_first_retry_ms == 0 {
-            return Err("slot_inventory.relay_max_attempts and relay_first_retry_ms must be positive".into());
+        if s.relay_max_attempts == 0 || s.relay_first_retry_ms == 0 || s.relay_interval_ms == 0 {
+            return Err(
+                "slot_inventory.relay_interval_ms, relay_max_attempts and relay_first_retry_ms must be positive".into(),
+            );
         }
-        if self.slot_inventory.hold_ttl_secs == 0 || self.slot_inventory.idempotency_ttl_secs == 0 {
+        if s.hold_ttl_secs == 0 || s.idempotency_ttl_secs == 0 {
             return Err("slot_inventory.hold_ttl_secs and idempotency_ttl_secs must be positive".into());
         }
-        if let Some(url) = &self.slot_inventory.notification_url {
-            creneau_kit::client::channel(url).map_err(|e| e.to_string())?;
-        }
-        Ok(())
+        let notification = match s.notification_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => Some(creneau_kit::client::channel(url).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        Ok(Config {
+            server: self.server,
+            database: self.database,
+            verifier,
+            notification,
+            relay_interval: Duration::from_millis(s.relay_interval_ms),
+            relay_retries: RetryPolicy {
+                max_attempts: s.relay_max_attempts,
+                first_delay: Duration::from_millis(s.relay_first_retry_ms),
+                ..RetryPolicy::default()
+            },
+            lifetimes: Lifetimes {
+                hold: chrono::Duration::seconds(i64::from(s.hold_ttl_secs)),
+                idempotency_key: chrono::Duration::seconds(i64::from(s.idempotency_ttl_secs)),
+            },
+        })
     }
+}
+
+/// How long holds and idempotency keys live.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub hold: chrono::Duration,
+    pub idempotency_key: chrono::Duration,
+}
+
+/// What slot-inventory runs on, every value parsed.
+pub struct Config {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub verifier: Verifier,
+    /// Where outbox events go; none: they are kept, not relayed.
+    pub notification: Option<GrpcChannel>,
+    pub relay_interval: Duration,
+    pub relay_retries: RetryPolicy,
+    pub lifetimes: Lifetimes,
 }

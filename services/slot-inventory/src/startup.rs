@@ -5,17 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use creneau_kit::attestation::Verifier;
 use creneau_kit::server::GrpcServer;
 use creneau_kit::statistics::StatisticsKeeper;
 use creneau_proto::notification::v1::notification_client::NotificationClient;
 use creneau_proto::slot_inventory::v1::{FILE_DESCRIPTOR_SET, slot_inventory_server::SlotInventoryServer};
-use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
-use crate::grpc::{Lifetimes, SlotInventoryService};
+use crate::grpc::SlotInventoryService;
 use crate::relay::Relay;
-use crate::settings::Settings;
+use crate::settings::{Config, Settings};
+use creneau_kit::entrypoint::ServiceSettings;
 
 pub const SERVICE: &str = "slot-inventory";
 
@@ -30,43 +29,37 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects and binds; does not migrate (migrations run beforehand, as
-    /// a command or a Kubernetes Job).
+    /// Parses `settings`, connects and binds; does not migrate (migrations
+    /// run beforehand, as a command or a Kubernetes Job).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = creneau_kit::db::connect(&settings.database).await.context("connecting to the database")?;
-        Self::build_with(settings, db).await
+        Self::from_config(settings.parse().map_err(anyhow::Error::msg)?).await
     }
 
-    pub async fn build_with(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let verifier = Verifier::parse(&settings.slot_inventory.verification_keys)?;
+    pub async fn from_config(config: Config) -> anyhow::Result<Self> {
+        let db = creneau_kit::db::connect(&config.database).await.context("connecting to the database")?;
         let wakeup = Arc::new(Notify::new());
-        let relay = match &settings.slot_inventory.notification_url {
-            Some(url) => Some(Relay::new(
+        let relay = match config.notification {
+            Some(channel) => Some(Relay::new(
                 db.clone(),
-                NotificationClient::new(creneau_kit::client::channel(url)?),
+                NotificationClient::new(channel),
                 wakeup.clone(),
-                Duration::from_millis(settings.slot_inventory.relay_interval_ms),
-                settings.slot_inventory.relay_retries(),
+                config.relay_interval,
+                config.relay_retries,
             )),
             None => {
                 tracing::warn!("no notification_url: outbox events are kept but not relayed");
                 None
             }
         };
-        let s = &settings.slot_inventory;
-        let lifetimes = Lifetimes {
-            hold: chrono::Duration::seconds(i64::from(s.hold_ttl_secs)),
-            idempotency_key: chrono::Duration::seconds(i64::from(s.idempotency_ttl_secs)),
-        };
         let statistics = StatisticsKeeper::new(db.clone(), GROWING_TABLES, Duration::from_secs(1));
-        let service = SlotInventoryService::new(db.clone(), verifier, wakeup, lifetimes);
-        let server = GrpcServer::bind(&settings.server)
+        let service = SlotInventoryService::new(db.clone(), config.verifier, wakeup, config.lifetimes);
+        let server = GrpcServer::bind(&config.server)
             .await
-            .with_context(|| format!("binding {}", settings.server.address()))?
+            .with_context(|| format!("binding {}", config.server.address()))?
             .add_service(SlotInventoryServer::new(service))
-            .add_service(creneau_kit::operations::DeadLettersService::new(db.clone(), crate::storage::outbox::QUEUE))
+            .add_service(creneau_kit::operations::DeadLettersService::new(db, crate::storage::outbox::QUEUE))
             .with_reflection([FILE_DESCRIPTOR_SET, creneau_proto::operations::v1::FILE_DESCRIPTOR_SET])
-            .with_readiness(creneau_kit::db::readiness(&settings.database, SERVICE));
+            .with_readiness(creneau_kit::db::readiness(&config.database, SERVICE));
         Ok(Self { server, relay, statistics })
     }
 

@@ -69,6 +69,7 @@ pub const QUEUE: Queue = Queue {
     kind_column: "channel",
     created_column: "created_at",
     numeric_ids: false,
+    in_order_of: None,
 };
 
 /// Claims due unsent messages for `lease`, oldest first.
