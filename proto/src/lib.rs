@@ -30,4 +30,14 @@ impl notification::v1::event::Kind {
             Kind::BookingMoved(_) => "booking.moved",
         }
     }
+
+    /// The booking the event is about.
+    pub fn reference(&self) -> &str {
+        use notification::v1::event::Kind;
+        match self {
+            Kind::BookingConfirmed(e) => &e.reference,
+            Kind::BookingCancelled(e) => &e.reference,
+            Kind::BookingMoved(e) => &e.reference,
+        }
+    }
 }

@@ -1,51 +1,68 @@
 //! The outbox acknowledges per event: an event that keeps failing waits
 //! longer between attempts (`next_attempt_at`) and, past a cap, is set
 //! aside as a dead letter (`dead_at`, with its reason) while the others
-//! flow. An operator replays dead letters once the cause is fixed.
+//! flow. Events of one booking (`aggregate`, its reference) are delivered
+//! in the order they happened. An operator replays dead letters once the
+//! cause is fixed.
+//!
+//! On PostgreSQL this runs outside a transaction while the previous
+//! version still serves: the columns are added without a default (no table
+//! rewrite), only pending rows are touched, and the indexes are built
+//! concurrently, so bookings keep writing to the outbox meanwhile. Every
+//! step may be run again if the migration is interrupted.
 
-use sea_orm_migration::{prelude::*, schema::*};
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
-enum Outbox {
-    Table,
-    NextAttemptAt,
-    DeadAt,
-    LastError,
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(false)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // One column per statement: SQLite alters one thing at a time.
-        for column in [
-            timestamp_with_time_zone_null(Outbox::NextAttemptAt),
-            timestamp_with_time_zone_null(Outbox::DeadAt),
-            text_null(Outbox::LastError),
-        ] {
-            manager.alter_table(Table::alter().table(Outbox::Table).add_column(column).to_owned()).await?;
-        }
-        // Attempts used to count claims; from now on they count failures.
-        manager.get_connection().execute_unprepared("UPDATE outbox SET attempts = 0").await?;
         let db = manager.get_connection();
-        db.execute_unprepared("DROP INDEX idx_outbox_unpublished").await?;
-        db.execute_unprepared(
-            "CREATE INDEX idx_outbox_unpublished ON outbox (id) WHERE published_at IS NULL AND dead_at IS NULL",
-        )
-        .await?;
-        db.execute_unprepared("CREATE INDEX idx_outbox_dead ON outbox (dead_at) WHERE dead_at IS NOT NULL").await?;
+        let postgres = manager.get_database_backend() == DbBackend::Postgres;
+        let statements: &[&str] = if postgres {
+            &[
+                "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS next_attempt_at timestamp with time zone, \
+                 ADD COLUMN IF NOT EXISTS dead_at timestamp with time zone, \
+                 ADD COLUMN IF NOT EXISTS last_error text, ADD COLUMN IF NOT EXISTS aggregate varchar",
+                // Attempts used to count claims; from now on they count failures.
+                "UPDATE outbox SET attempts = 0 WHERE published_at IS NULL AND attempts <> 0",
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_outbox_pending_aggregate ON outbox (aggregate, id) \
+                 WHERE published_at IS NULL",
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_outbox_dead ON outbox (dead_at) WHERE dead_at IS NOT NULL",
+            ]
+        } else {
+            // SQLite alters one column at a time; it runs on one machine.
+            &[
+                "ALTER TABLE outbox ADD COLUMN next_attempt_at timestamp_with_timezone_text",
+                "ALTER TABLE outbox ADD COLUMN dead_at timestamp_with_timezone_text",
+                "ALTER TABLE outbox ADD COLUMN last_error text",
+                "ALTER TABLE outbox ADD COLUMN aggregate varchar",
+                "UPDATE outbox SET attempts = 0 WHERE published_at IS NULL AND attempts <> 0",
+                "CREATE INDEX IF NOT EXISTS idx_outbox_pending_aggregate ON outbox (aggregate, id) \
+                 WHERE published_at IS NULL",
+                "CREATE INDEX IF NOT EXISTS idx_outbox_dead ON outbox (dead_at) WHERE dead_at IS NOT NULL",
+            ]
+        };
+        for sql in statements {
+            db.execute_unprepared(sql).await?;
+        }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        db.execute_unprepared("DROP INDEX idx_outbox_dead").await?;
-        db.execute_unprepared("DROP INDEX idx_outbox_unpublished").await?;
-        db.execute_unprepared("CREATE INDEX idx_outbox_unpublished ON outbox (id) WHERE published_at IS NULL").await?;
-        for column in [Outbox::LastError, Outbox::DeadAt, Outbox::NextAttemptAt] {
-            manager.alter_table(Table::alter().table(Outbox::Table).drop_column(column).to_owned()).await?;
+        for index in ["idx_outbox_dead", "idx_outbox_pending_aggregate"] {
+            db.execute_unprepared(&format!("DROP INDEX IF EXISTS {index}")).await?;
+        }
+        for column in ["aggregate", "last_error", "dead_at", "next_attempt_at"] {
+            db.execute_unprepared(&format!("ALTER TABLE outbox DROP COLUMN {column}")).await?;
         }
         Ok(())
     }

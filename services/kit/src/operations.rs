@@ -57,6 +57,9 @@ impl DeadLetters for DeadLettersService {
         let r = request.into_inner();
         let ids = match (r.all, r.ids.is_empty()) {
             (true, true) => None,
+            (false, false) if r.ids.len() > MAX_LIST as usize => {
+                return Err(crate::errors::invalid_argument(format!("at most {MAX_LIST} ids at once")));
+            }
             (false, false) => {
                 let ids = r
                     .ids

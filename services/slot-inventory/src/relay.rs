@@ -113,7 +113,7 @@ impl Relay {
             }
         };
         let outcomes: HashMap<&str, &EventOutcome> = answer.outcomes.iter().map(|o| (o.event_id.as_str(), o)).collect();
-        let mut published = Vec::with_capacity(sendable.len());
+        let (mut published, mut parked, mut refused) = (Vec::new(), Vec::new(), Vec::new());
         for (id, event) in &sendable {
             // An older notification answers for the batch as a whole.
             let outcome = if answer.outcomes.is_empty() {
@@ -121,23 +121,25 @@ impl Relay {
             } else {
                 outcomes.get(event.id.as_str()).and_then(|o| Outcome::try_from(o.outcome).ok())
             };
-            let reason = || outcomes.get(event.id.as_str()).map(|o| o.reason.as_str()).unwrap_or_default();
+            let reason = outcomes.get(event.id.as_str()).map(|o| o.reason.as_str()).unwrap_or_default();
             match outcome {
                 Some(Outcome::Accepted | Outcome::Duplicate) => published.push(*id),
-                Some(Outcome::UnknownKind) => {
-                    outbox::QUEUE.postpone(&self.db, &id.to_string(), PARKED, UNKNOWN_KIND).await?;
-                }
-                Some(Outcome::Rejected) => {
-                    let why = format!("notification rejected it: {}", reason());
-                    outbox::QUEUE.fail(&self.db, &id.to_string(), &why, &self.retries).await?;
-                }
+                Some(Outcome::UnknownKind) => parked.push(*id),
+                Some(Outcome::Rejected) => refused.push((*id, format!("notification rejected it: {reason}"))),
                 Some(Outcome::Unspecified) | None => {
-                    let why = "notification gave no answer for this event";
-                    outbox::QUEUE.fail(&self.db, &id.to_string(), why, &self.retries).await?;
+                    refused.push((*id, "notification gave no answer for this event".to_owned()));
                 }
             }
         }
+        // What notification took is recorded first: a failure below must
+        // not send it again.
         outbox::mark_published(&self.db, &published, chrono::Utc::now()).await?;
+        for id in parked {
+            outbox::QUEUE.postpone(&self.db, &id.to_string(), PARKED, UNKNOWN_KIND).await?;
+        }
+        for (id, why) in refused {
+            outbox::QUEUE.fail(&self.db, &id.to_string(), &why, &self.retries).await?;
+        }
         tracing::debug!(published = published.len(), claimed, "outbox events relayed");
         Ok(claimed)
     }

@@ -68,13 +68,15 @@ impl Failure {
     /// PostgreSQL SQLSTATE codes, and SQLite's result codes for a busy or
     /// locked database (5, 6 and their extended codes).
     fn of_code(code: &str) -> Self {
+        // SQLSTATEs have five characters; SQLite's codes are numbers.
+        let class = |prefix: &str| code.len() == 5 && code.starts_with(prefix);
         match code {
-            "40001" | "40P01" => Self::Conflict,
+            "40001" | "40P01" | "517" => Self::Conflict,
             "55P03" => Self::LockTimeout,
-            "57014" | "5" | "6" | "517" | "262" => Self::Busy,
+            "57014" | "5" | "6" | "261" | "262" | "773" => Self::Busy,
             "57P01" | "57P02" | "57P03" | "53300" => Self::Unreachable,
-            c if c.starts_with("08") || c.starts_with("53") => Self::Unreachable,
-            c if c.starts_with("22") => Self::BadValue,
+            _ if class("08") || class("53") => Self::Unreachable,
+            _ if class("22") => Self::BadValue,
             _ => Self::Other,
         }
     }
@@ -107,7 +109,12 @@ pub fn status(err: &DbErr) -> Status {
         Failure::Conflict | Failure::LockTimeout => {
             errors::status(Code::Aborted, reason::UNAVAILABLE, "conflicting changes, retry")
         }
-        Failure::BadValue => errors::invalid_argument("a value is out of range or malformed"),
+        Failure::BadValue => {
+            // Input should be refused before it reaches the database: this
+            // is a check missing at the edge.
+            tracing::warn!(error = %err, "the database refused a value");
+            errors::invalid_argument("a value is out of range or malformed")
+        }
         Failure::Other => errors::internal(err),
     }
 }
@@ -126,6 +133,8 @@ mod tests {
         assert_eq!(Failure::of_code("08006"), Failure::Unreachable);
         assert_eq!(Failure::of_code("22021"), Failure::BadValue);
         assert_eq!(Failure::of_code("23505"), Failure::Other, "constraints belong to the domain");
+        assert_eq!(Failure::of_code("5"), Failure::Busy, "SQLite's database is locked");
+        assert_eq!(Failure::of_code("22"), Failure::Other, "SQLite's 22 is not a data exception");
     }
 
     #[test]

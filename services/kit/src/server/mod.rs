@@ -39,6 +39,7 @@ use crate::metrics::{GrpcMetricsLayer, Metrics};
 pub type ReadinessCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 const READINESS_INTERVAL: Duration = Duration::from_secs(2);
+const READINESS_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct GrpcServer {
     listener: TcpListener,
@@ -65,6 +66,8 @@ impl GrpcServer {
         };
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_service_status(LIVENESS, ServingStatus::Serving).await;
+        // Not ready until the first readiness check says so.
+        health.set_service_status("", ServingStatus::NotServing).await;
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
         Ok(Self {
@@ -143,6 +146,9 @@ impl GrpcServer {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let Self { listener, settings, routes, health, names, infrastructure, readiness, metrics, admin } = self;
         let addr = listener.local_addr()?;
+        for name in &names {
+            health.set_service_status(*name, ServingStatus::NotServing).await;
+        }
         let watcher = tokio::spawn(watch_readiness(health.clone(), names.clone(), readiness));
         let (admin_stop, admin_task) = match admin {
             Some(admin) => {
@@ -241,9 +247,13 @@ fn name_of<S: NamedService>(_: &S) -> &'static str {
 async fn watch_readiness(health: HealthReporter, names: Vec<&'static str>, readiness: Option<ReadinessCheck>) {
     let mut last: Option<bool> = None;
     loop {
+        // A database whose packets are dropped would hang the check and
+        // freeze the last answer: past the timeout, not ready.
         let ready = match &readiness {
             None => Ok(()),
-            Some(check) => check().await,
+            Some(check) => tokio::time::timeout(READINESS_TIMEOUT, check())
+                .await
+                .unwrap_or_else(|_| Err("the readiness check timed out".to_owned())),
         };
         let is_ready = ready.is_ok();
         if last != Some(is_ready) {
@@ -356,13 +366,18 @@ mod tests {
         // One call at a time, and a database that is never reachable.
         let settings = ServerSettings { concurrency_limit: 1, ..ServerSettings::local(0) };
         let never: ReadinessCheck = Arc::new(|| Box::pin(async { Err("database unreachable".to_owned()) }));
-        let server = GrpcServer::bind(&settings).await.unwrap().add_service(Slow).with_readiness(never);
+        let entered = Arc::new(tokio::sync::Notify::new());
+        let slow = Slow(entered.clone());
+        let server = GrpcServer::bind(&settings).await.unwrap().add_service(slow).with_readiness(never);
         let (port, stop, task) = serving(server).await;
         let connection = channel(port).await;
         // The one place is taken by a call that does not end.
         let busy = tokio::spawn(call(connection.clone(), "/test.Slow/Wait"));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let shed = call(connection.clone(), "/test.Slow/Wait").await.unwrap_err();
+        entered.notified().await;
+        let shed = tokio::time::timeout(Duration::from_secs(10), call(connection.clone(), "/test.Slow/Wait"))
+            .await
+            .expect("the second call is shed at once, not queued")
+            .unwrap_err();
         assert_eq!(shed.code(), tonic::Code::ResourceExhausted, "the API is shed beyond the limit");
 
         let mut health = HealthClient::new(connection);
@@ -377,9 +392,9 @@ mod tests {
         task.await.unwrap().unwrap();
     }
 
-    /// A service whose calls wait for ever.
+    /// A service whose calls say they have begun, then wait for ever.
     #[derive(Clone)]
-    struct Slow;
+    struct Slow(Arc<tokio::sync::Notify>);
 
     impl tonic::server::NamedService for Slow {
         const NAME: &'static str = "test.Slow";
@@ -395,6 +410,7 @@ mod tests {
         }
 
         fn call(&mut self, _request: http::Request<Body>) -> Self::Future {
+            self.0.notify_one();
             Box::pin(std::future::pending())
         }
     }

@@ -53,6 +53,10 @@ pub enum BookingError {
     IdempotencyConflict,
     #[error("no booking with this reference and secret")]
     NotFound,
+    /// A concurrent change got in the way; nothing was written, and the
+    /// operation may simply run again.
+    #[error("a concurrent change got in the way; retry")]
+    Contended,
     #[error("storage: {0}")]
     Storage(#[from] sea_orm::DbErr),
 }

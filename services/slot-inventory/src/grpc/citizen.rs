@@ -177,9 +177,12 @@ impl SlotInventoryService {
         if r.centre_ids.len() > MAX_CENTRES_PER_SUMMARY {
             return Err(errors::invalid_argument(format!("at most {MAX_CENTRES_PER_SUMMARY} centres per call")));
         }
-        for id in &r.centre_ids {
-            Id::parse(id, "centre_ids").map_err(invalid)?;
-        }
+        let centre_ids = r
+            .centre_ids
+            .iter()
+            .map(|id| Id::parse(id, "centre_ids").map(Id::into_string))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
         let from = match r.from.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => Utc::now(),
             Some(raw) => calendar::instant(raw, "from").map_err(invalid)?,
@@ -213,7 +216,7 @@ impl SlotInventoryService {
             }
         };
         let parts = part.map(|p| day_parts(window, p, chrono_tz::Europe::Paris));
-        let rows = storage::availability(&self.db, &r.centre_ids, window, vaccines.as_deref(), parts.as_deref())
+        let rows = storage::availability(&self.db, &centre_ids, window, vaccines.as_deref(), parts.as_deref())
             .await
             .map_err(db_status)?;
         Ok(pb::AvailabilitySummaryResponse {

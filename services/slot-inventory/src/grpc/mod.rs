@@ -18,12 +18,7 @@ use tonic::{Code, Request, Response, Status};
 use crate::domain::{BookingError, SlotWindow};
 use crate::storage::{self, BookingView, SlotView};
 
-/// How long holds and idempotency keys live.
-#[derive(Debug, Clone, Copy)]
-pub struct Lifetimes {
-    pub hold: chrono::Duration,
-    pub idempotency_key: chrono::Duration,
-}
+pub use crate::settings::Lifetimes;
 
 pub struct SlotInventoryService {
     db: DatabaseConnection,
@@ -61,6 +56,7 @@ pub(crate) fn to_status(error: BookingError) -> Status {
         }
         IdempotencyConflict => precondition(reason::IDEMPOTENCY_CONFLICT, &error),
         NotFound => errors::not_found(error.to_string()),
+        Contended => errors::status(Code::Aborted, reason::UNAVAILABLE, error.to_string()),
         Storage(err) => db_status(err),
     }
 }

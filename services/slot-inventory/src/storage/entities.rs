@@ -113,6 +113,8 @@ pub mod outbox {
         pub lease_until: Option<DateTimeUtc>,
         pub published_at: Option<DateTimeUtc>,
         pub attempts: i32,
+        /// The booking the event is about: its events go out in order.
+        pub aggregate: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -76,7 +76,8 @@ fn is_unique_violation(err: &DbErr, needle: &str) -> bool {
 }
 
 /// Runs a transaction again when PostgreSQL aborted it to break a
-/// deadlock or a serialization conflict: nothing of it was committed.
+/// deadlock or a serialization conflict, or when it gave up on meeting a
+/// concurrent change: nothing of it was committed.
 async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, BookingError>
 where
     F: FnMut() -> Fut,
@@ -85,6 +86,10 @@ where
     let mut tries = 0;
     loop {
         match attempt().await {
+            Err(BookingError::Contended) if tries < 5 => {
+                tries += 1;
+                tracing::debug!(tries, "transaction run again after a concurrent change");
+            }
             Err(BookingError::Storage(err)) if creneau_kit::db::is_retryable(&err) && tries < 5 => {
                 tries += 1;
                 tracing::debug!(tries, "transaction retried after a conflict");

@@ -20,6 +20,7 @@ use creneau_kit::db::queue::Queue;
 pub async fn enqueue(txn: &impl ConnectionTrait, kind: events::event::Kind, now: DateTime<Utc>) -> Result<(), DbErr> {
     let event_id = uuid::Uuid::now_v7().to_string();
     let name = kind.name();
+    let aggregate = kind.reference().to_owned();
     let event = Event {
         id: event_id.clone(),
         occurred_at: now.to_rfc3339(),
@@ -34,6 +35,7 @@ pub async fn enqueue(txn: &impl ConnectionTrait, kind: events::event::Kind, now:
         lease_until: Set(None),
         published_at: Set(None),
         attempts: Set(0),
+        aggregate: Set(Some(aggregate)),
         ..Default::default()
     })
     .exec_without_returning(txn)
@@ -48,6 +50,7 @@ pub const QUEUE: Queue = Queue {
     kind_column: "kind",
     created_column: "occurred_at",
     numeric_ids: true,
+    in_order_of: Some("aggregate"),
 };
 
 /// A claimed row: its event, or why it cannot be read.

@@ -107,15 +107,20 @@ pub async fn cancel_session(
             .await?;
         outcome.slots_closed = closed.rows_affected as u32;
 
-        // Read again now that the slots are closed: bookings made before
-        // the close are locked too, and every appointment is as it stands
-        // after changes that committed while we waited.
+        // Read again now that the slots are closed: every appointment as
+        // it stands after the changes that committed while we waited. A
+        // booking made between the first read and the close is not locked
+        // yet, and locking it now, after the slots, could deadlock with a
+        // citizen changing it (booking first, then slots): start again, and
+        // the first read sees it.
         let affected = session_appointments(&txn, centre_id, (start, end)).await?;
         let mut by_booking: BTreeMap<String, Vec<appointment::Model>> = BTreeMap::new();
         for a in affected {
             by_booking.entry(a.booking_id.clone()).or_default().push(a);
         }
-        lock_bookings(&txn, by_booking.keys().cloned().collect(), &mut locked).await?;
+        if by_booking.keys().any(|id| !locked.contains_key(id)) {
+            return Err(BookingError::Contended);
+        }
         for (booking_id, appointments) in by_booking {
             let Some(row) = locked.get(&booking_id).filter(|b| b.status == BookingStatus::Confirmed.as_str()) else {
                 continue;
@@ -161,17 +166,16 @@ async fn session_bookings(
     Ok(session_appointments(txn, centre_id, session).await?.into_iter().map(|a| a.booking_id).collect())
 }
 
-/// Locks the bookings not locked yet, in id order, and keeps their rows
-/// as read under the lock.
+/// Locks the bookings in id order, and keeps their rows as read under the
+/// lock.
 async fn lock_bookings(
     txn: &impl ConnectionTrait,
-    ids: Vec<String>,
+    mut ids: Vec<String>,
     locked: &mut BTreeMap<String, booking::Model>,
 ) -> Result<(), DbErr> {
-    let mut missing: Vec<String> = ids.into_iter().filter(|id| !locked.contains_key(id)).collect();
-    missing.sort();
-    missing.dedup();
-    for chunk in missing.chunks(500) {
+    ids.sort();
+    ids.dedup();
+    for chunk in ids.chunks(500) {
         let rows = booking::Entity::find()
             .filter(booking::Column::Id.is_in(chunk.iter().cloned()))
             .order_by_asc(booking::Column::Id)
@@ -262,10 +266,10 @@ async fn nearest_free(
     // A booking moved only in part is cancelled whole by the caller, which
     // frees its places wherever they are by then.
     for option in options.into_iter().filter(|s| s.starts_at > now) {
-        // Holds are counted by `take_place`, which has the last word.
-        if let Some(locked) = places::lock_slot(txn, &option.id).await?
-            && locked.status == OPEN
-            && Places::new(locked.capacity, locked.booked, 0).has_room()
+        let Some(locked) = places::lock_slot(txn, &option.id).await? else { continue };
+        let held = places::live_holds(txn, std::slice::from_ref(&locked.id), now).await?;
+        if locked.status == OPEN
+            && Places::new(locked.capacity, locked.booked, held.get(&locked.id).copied().unwrap_or(0)).has_room()
         {
             return Ok(Some(locked));
         }

@@ -11,6 +11,7 @@ use creneau_proto::notification::v1::notification_server::{Notification, Notific
 use creneau_proto::notification::v1::{DeliverRequest, DeliverResponse, Event, EventOutcome, event::Kind};
 use creneau_proto::operations::v1::dead_letters_client::DeadLettersClient;
 use creneau_proto::operations::v1::{ListDeadLettersRequest, ReplayDeadLettersRequest};
+use creneau_proto::slot_inventory::v1 as pb;
 use sea_orm::ConnectionTrait;
 use tokio::sync::Mutex;
 use tonic::{Request, Response, Status};
@@ -140,6 +141,9 @@ async fn a_poison_event_is_set_aside_and_the_others_flow(backend: creneau_kit::t
     recorder.down.store(true, Ordering::SeqCst);
     let poison = app.book(app.request(&slot, "Anne", "Martin", "1940-01-01", "poison")).await.unwrap();
     recorder.refused.lock().await.insert(poison.reference.clone());
+    // Its citizen cancels: that event must not overtake the confirmation.
+    let cancel = pb::CancelRequest { reference: poison.reference.clone(), secret: poison.secret.clone().unwrap() };
+    app.client.clone().cancel(cancel).await.unwrap();
     for (kind, payload) in [("booking.garbled", "not base64!"), ("booking.reminded", "CgVmdXR1cmoA")] {
         app.db
             .execute_unprepared(&format!(
@@ -174,6 +178,9 @@ async fn a_poison_event_is_set_aside_and_the_others_flow(backend: creneau_kit::t
     let parked = "SELECT COUNT(*) FROM outbox WHERE kind = 'booking.reminded' \
                   AND dead_at IS NULL AND published_at IS NULL AND next_attempt_at IS NOT NULL";
     assert_eq!(app.scalar(parked).await, 1, "an unknown kind waits for a newer relay");
+    let waiting = "SELECT COUNT(*) FROM outbox WHERE kind = 'booking.cancelled' AND published_at IS NULL \
+                   AND dead_at IS NULL AND attempts = 0";
+    assert_eq!(app.scalar(waiting).await, 1, "the cancellation waits behind its confirmation, untried");
 
     // Fixed on notification's side: replayed, it is delivered once.
     recorder.refused.lock().await.clear();
@@ -185,10 +192,15 @@ async fn a_poison_event_is_set_aside_and_the_others_flow(backend: creneau_kit::t
         .unwrap()
         .into_inner();
     assert_eq!(replayed.replayed, 1);
-    let delivered = wait_for(&recorder, 4).await;
-    assert_eq!(delivered.iter().filter(|e| reference_of(e) == poison.reference).count(), 1);
+    let delivered = wait_for(&recorder, 5).await;
+    let of_poison: Vec<_> = delivered.iter().filter(|e| reference_of(e) == poison.reference).collect();
+    assert!(
+        matches!(of_poison.as_slice(), [first, second]
+            if matches!(first.kind, Some(Kind::BookingConfirmed(_))) && matches!(second.kind, Some(Kind::BookingCancelled(_)))),
+        "confirmed, then cancelled, once each: {of_poison:?}"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(recorder.events.lock().await.len(), 4, "delivered once");
+    assert_eq!(recorder.events.lock().await.len(), 5, "delivered once");
     assert_eq!(dead_letters(&app).await.len(), 1, "the garbled row stays aside");
     let refused = client.replay_dead_letters(ReplayDeadLettersRequest { ids: vec![], all: false }).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
