@@ -167,8 +167,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let mut platform = platform(&o).await?;
     let result = rush(&o, &scenario, &mut platform).await;
     if let Some(services) = platform.services.take() {
-        let services = Arc::into_inner(services).context("the services are still in use")?;
-        services.stop().await.context("stopping the services")?;
+        // Still shared only when the run failed half-way (a task of the
+        // run holds it): its error is the one to report, and the services
+        // die with this process.
+        match Arc::into_inner(services) {
+            Some(services) => services.stop().await.context("stopping the services")?,
+            None => eprintln!("the services are still in use; they stop with the generator"),
+        }
     }
     let report = finish(&o, result?).await?;
     if let Some(scratch) = platform.scratch {

@@ -16,8 +16,8 @@ use tonic_health::pb::health_client::HealthClient;
 
 use super::processes::Services;
 
-/// A kubelet's probe budget: an answer within a second.
-const TIMEOUT: Duration = Duration::from_secs(1);
+/// The chart's probes wait this long for an answer.
+const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub enum Probe {
     Grpc(u16),
@@ -77,7 +77,9 @@ pub struct ProbeCounts {
 /// Targets currently under a fault, shared with the injector.
 pub type Faulted = Arc<Mutex<HashSet<String>>>;
 
-/// Asks every service both questions each second until `done`.
+/// Asks every service both questions each second until `done`: stricter
+/// than the chart, whose liveness probe gives up only after six failures
+/// ten seconds apart; here one failure counts.
 pub async fn poll(
     services: Arc<Services>,
     faulted: Faulted,
