@@ -301,15 +301,7 @@ async fn grpc(o: &Options, url: &str) -> anyhow::Result<(f64, Latency)> {
         server: ServerSettings { concurrency_limit: 4096, ..ServerSettings::local(0) },
         database,
         telemetry: TelemetrySettings::default(),
-        slot_inventory: creneau_slot_inventory::SlotInventorySettings {
-            verification_keys: signer.public_spec(),
-            notification_url: None,
-            relay_interval_ms: 1000,
-            hold_ttl_secs: 300,
-            idempotency_ttl_secs: 86400,
-            relay_max_attempts: creneau_kit::db::queue::RetryPolicy::default().max_attempts,
-            relay_first_retry_ms: creneau_kit::db::queue::RetryPolicy::default().first_delay.as_millis() as u64,
-        },
+        slot_inventory: creneau_slot_inventory::SlotInventorySettings::new(signer.public_spec()),
     };
     let app = creneau_slot_inventory::Application::build(settings).await?;
     let port = app.port();

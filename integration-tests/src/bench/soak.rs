@@ -81,13 +81,9 @@ async fn run_one(url: &str, short_lived: bool, scenario: Scenario) -> anyhow::Re
         database: DatabaseSettings::new(url),
         telemetry: TelemetrySettings::default(),
         slot_inventory: creneau_slot_inventory::SlotInventorySettings {
-            verification_keys: signer.public_spec(),
-            notification_url: None,
-            relay_interval_ms: 1000,
             hold_ttl_secs: ttl,
             idempotency_ttl_secs: if short_lived { ttl } else { 86_400 },
-            relay_max_attempts: creneau_kit::db::queue::RetryPolicy::default().max_attempts,
-            relay_first_retry_ms: creneau_kit::db::queue::RetryPolicy::default().first_delay.as_millis() as u64,
+            ..creneau_slot_inventory::SlotInventorySettings::new(signer.public_spec())
         },
     };
     let app = creneau_slot_inventory::Application::build(settings).await?;

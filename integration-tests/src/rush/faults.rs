@@ -114,7 +114,7 @@ pub async fn inject(faults: Vec<Fault>, services: Arc<Services>, faulted: Faulte
         async move {
             tokio::time::sleep_until((epoch + fault.at).into()).await;
             let since = |at: Instant| at.duration_since(epoch).as_secs_f64();
-            faulted.lock().expect("faulted").insert(fault.target.clone());
+            faulted.began(&fault.target);
             let began = Instant::now();
             eprintln!("fault: {fault} now");
             let done = apply(&fault, &services, epoch).await;
@@ -123,7 +123,7 @@ pub async fn inject(faults: Vec<Fault>, services: Arc<Services>, faulted: Faulte
                 Err(error) => (None, Some(format!("{error:#}"))),
             };
             let back = back_up(&fault.target, &services).await;
-            faulted.lock().expect("faulted").remove(&fault.target);
+            faulted.back(&fault.target);
             if let Some(error) = &error {
                 eprintln!("fault: {fault} failed: {error}");
             }

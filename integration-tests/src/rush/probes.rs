@@ -4,10 +4,10 @@
 //! answers: a liveness failure while a service is merely busy would be a
 //! needless restart at the worst moment.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tonic_health::pb::HealthCheckRequest;
@@ -74,8 +74,32 @@ pub struct ProbeCounts {
     pub readiness_failures: u64,
 }
 
-/// Targets currently under a fault, shared with the injector.
-pub type Faulted = Arc<Mutex<HashSet<String>>>;
+/// When each target's faults began and when it answered again (none while
+/// it is still down), shared with the injector.
+#[derive(Clone, Default)]
+pub struct Faulted(Arc<Mutex<HashMap<String, Vec<(Instant, Option<Instant>)>>>>);
+
+impl Faulted {
+    pub fn began(&self, target: &str) {
+        self.0.lock().expect("faults").entry(target.to_owned()).or_default().push((Instant::now(), None));
+    }
+
+    pub fn back(&self, target: &str) {
+        if let Some(last) = self.0.lock().expect("faults").get_mut(target).and_then(|w| w.last_mut()) {
+            last.1 = Some(Instant::now());
+        }
+    }
+
+    /// Whether a probe asked during `asked` overlapped a fault of
+    /// `target`, or the time a probe's answer may take after it: a process
+    /// resumed from a pause first works through what queued meanwhile.
+    fn covers(&self, target: &str, asked: (Instant, Instant)) -> bool {
+        let faults = self.0.lock().expect("faults");
+        faults.get(target).is_some_and(|windows| {
+            windows.iter().any(|(began, back)| asked.1 >= *began && back.is_none_or(|back| asked.0 <= back + TIMEOUT))
+        })
+    }
+}
 
 /// Asks every service both questions each second until `done`: stricter
 /// than the chart, whose liveness probe gives up only after six failures
@@ -92,10 +116,14 @@ pub async fn poll(
         interval.tick().await;
         let asked = creneau::SERVICES.iter().map(|service| {
             let probe = Probe::of(&services, service);
-            async move { (*service, probe.alive().await, probe.ready().await) }
+            async move {
+                let started = Instant::now();
+                let (alive, ready) = (probe.alive().await, probe.ready().await);
+                (*service, alive, ready, (started, Instant::now()))
+            }
         });
-        for (service, alive, ready) in futures::future::join_all(asked).await {
-            let in_fault = faulted.lock().expect("faulted").contains(service);
+        for (service, alive, ready, asked) in futures::future::join_all(asked).await {
+            let in_fault = faulted.covers(service, asked);
             let c = counts.entry(service).or_default();
             c.checks += 1;
             match (alive, in_fault) {

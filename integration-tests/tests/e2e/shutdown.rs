@@ -37,13 +37,8 @@ async fn service(grace: Duration) -> Option<Service> {
         database: database.settings(),
         telemetry: TelemetrySettings::default(),
         slot_inventory: SlotInventorySettings {
-            verification_keys: signer.public_spec(),
-            notification_url: None,
             relay_interval_ms: 200,
-            hold_ttl_secs: 300,
-            idempotency_ttl_secs: 86400,
-            relay_max_attempts: creneau_kit::db::queue::RetryPolicy::default().max_attempts,
-            relay_first_retry_ms: creneau_kit::db::queue::RetryPolicy::default().first_delay.as_millis() as u64,
+            ..SlotInventorySettings::new(signer.public_spec())
         },
     };
     let app = Application::build(settings).await.unwrap();

@@ -263,13 +263,10 @@ impl Platform {
             database: c.databases.settings_for("slot-inventory"),
             telemetry: TelemetrySettings::default(),
             slot_inventory: creneau_slot_inventory::SlotInventorySettings {
-                verification_keys: signer.public_spec(),
                 notification_url: Some(url(&c.host, self.port("notification"))),
                 relay_interval_ms: 200,
                 hold_ttl_secs: c.hold_ttl_secs,
-                idempotency_ttl_secs: 86400,
-                relay_max_attempts: creneau_kit::db::queue::RetryPolicy::default().max_attempts,
-                relay_first_retry_ms: creneau_kit::db::queue::RetryPolicy::default().first_delay.as_millis() as u64,
+                ..creneau_slot_inventory::SlotInventorySettings::new(signer.public_spec())
             },
         })
     }

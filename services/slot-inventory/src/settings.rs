@@ -23,11 +23,14 @@ pub struct SlotInventorySettings {
     /// Where outbox events are relayed; relaying is off when unset.
     #[serde(default)]
     pub notification_url: Option<String>,
+    #[serde(default = "defaults::relay_interval_ms")]
     pub relay_interval_ms: u64,
     /// How long a hold keeps its place.
+    #[serde(default = "defaults::hold_ttl_secs")]
     pub hold_ttl_secs: u32,
     /// How long a booking's idempotency key (and the secret kept with it
     /// for replays) is remembered.
+    #[serde(default = "defaults::idempotency_ttl_secs")]
     pub idempotency_ttl_secs: u32,
     /// An event notification refuses is offered this many times, waiting
     /// longer each time from `relay_first_retry_ms`, then set aside as a
@@ -38,9 +41,34 @@ pub struct SlotInventorySettings {
     pub relay_first_retry_ms: u64,
 }
 
+impl SlotInventorySettings {
+    /// Every setting at its default, with the keys attestations are checked
+    /// with; relaying off.
+    pub fn new(verification_keys: impl Into<String>) -> Self {
+        Self {
+            verification_keys: verification_keys.into(),
+            notification_url: None,
+            relay_interval_ms: defaults::relay_interval_ms(),
+            hold_ttl_secs: defaults::hold_ttl_secs(),
+            idempotency_ttl_secs: defaults::idempotency_ttl_secs(),
+            relay_max_attempts: defaults::relay_max_attempts(),
+            relay_first_retry_ms: defaults::relay_first_retry_ms(),
+        }
+    }
+}
+
 mod defaults {
     use creneau_kit::db::queue::RetryPolicy;
 
+    pub fn relay_interval_ms() -> u64 {
+        500
+    }
+    pub fn hold_ttl_secs() -> u32 {
+        300
+    }
+    pub fn idempotency_ttl_secs() -> u32 {
+        86_400
+    }
     pub fn relay_max_attempts() -> u32 {
         RetryPolicy::default().max_attempts
     }
@@ -59,9 +87,6 @@ url = "sqlite://data/slot-inventory.sqlite?mode=rwc"
 
 [slot_inventory]
 verification_keys = ""
-relay_interval_ms = 500
-hold_ttl_secs = 300
-idempotency_ttl_secs = 86400
 "#;
 
     fn telemetry(&self) -> &TelemetrySettings {

@@ -27,15 +27,9 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         server: ServerSettings::local(0),
         database: database.settings(),
         telemetry: TelemetrySettings::default(),
-        slot_inventory: creneau_slot_inventory::SlotInventorySettings {
-            verification_keys: Signer::parse(&Signer::generate_spec("k")).unwrap().public_spec(),
-            notification_url: None,
-            relay_interval_ms: 1000,
-            hold_ttl_secs: 300,
-            idempotency_ttl_secs: 86400,
-            relay_max_attempts: creneau_kit::db::queue::RetryPolicy::default().max_attempts,
-            relay_first_retry_ms: creneau_kit::db::queue::RetryPolicy::default().first_delay.as_millis() as u64,
-        },
+        slot_inventory: creneau_slot_inventory::SlotInventorySettings::new(
+            Signer::parse(&Signer::generate_spec("k")).unwrap().public_spec(),
+        ),
     })
     .await
     .unwrap();

@@ -70,10 +70,10 @@ fn options(settings: &DatabaseSettings, pool_size: u32) -> ConnectOptions {
     options
 }
 
-/// Begins a transaction bounded by the current request's deadline: when
-/// less time is left than the session's statement timeout, the
-/// transaction's statements get what is left (PostgreSQL cancels them
-/// then, releasing their locks). Outside a request, a plain `BEGIN`.
+/// Begins a transaction whose statements respect the current request's
+/// deadline: when less time is left than the session's statement timeout,
+/// each statement gets at most what is left (PostgreSQL cancels it then,
+/// releasing its locks). Outside a request, a plain `BEGIN`.
 pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let txn = db.begin().await?;
     if db.get_database_backend() == DbBackend::Postgres

@@ -38,7 +38,6 @@ async fn spawn(backend: Backend, notification_url: Option<String>, ttl_secs: u32
         database: database.settings(),
         telemetry: TelemetrySettings::default(),
         slot_inventory: SlotInventorySettings {
-            verification_keys: signer.public_spec(),
             notification_url,
             relay_interval_ms: 100,
             hold_ttl_secs: ttl_secs,
@@ -46,6 +45,7 @@ async fn spawn(backend: Backend, notification_url: Option<String>, ttl_secs: u32
             // Quick to give up on a refused event, so tests see dead letters.
             relay_max_attempts: 3,
             relay_first_retry_ms: 100,
+            ..SlotInventorySettings::new(signer.public_spec())
         },
     };
     let app = Application::build(settings).await.expect("app builds");
