@@ -77,7 +77,10 @@ pub struct ProbeCounts {
 /// When each target's faults began and when it answered again (none while
 /// it is still down), shared with the injector.
 #[derive(Clone, Default)]
-pub struct Faulted(Arc<Mutex<HashMap<String, Vec<(Instant, Option<Instant>)>>>>);
+pub struct Faulted(Arc<Mutex<HashMap<String, Vec<Window>>>>);
+
+/// When a fault began, and when its target answered again.
+type Window = (Instant, Option<Instant>);
 
 impl Faulted {
     pub fn began(&self, target: &str) {
