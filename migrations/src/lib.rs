@@ -49,6 +49,25 @@ pub async fn pending(service: &str, db: &sea_orm::DatabaseConnection) -> Result<
     Ok(pending.len())
 }
 
+/// Runs `postgres` or `sqlite`, one statement at a time, as the backend
+/// is: for migrations that run outside a transaction on PostgreSQL, where
+/// each statement must be safe to run again after an interruption.
+pub(crate) async fn execute_each(
+    manager: &sea_orm_migration::SchemaManager<'_>,
+    postgres: &[&str],
+    sqlite: &[&str],
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::ConnectionTrait;
+    let statements = match manager.get_database_backend() {
+        sea_orm::DbBackend::Postgres => postgres,
+        _ => sqlite,
+    };
+    for sql in statements {
+        manager.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
+
 macro_rules! migrator {
     ($table:literal, [$($migration:path),+ $(,)?]) => {
         pub struct Migrator;

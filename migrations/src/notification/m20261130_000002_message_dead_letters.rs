@@ -7,7 +7,6 @@
 //! touched, the index built concurrently. Every step may be run again.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -19,28 +18,20 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let postgres = manager.get_database_backend() == DbBackend::Postgres;
-        let statements: &[&str] = if postgres {
-            &[
-                "ALTER TABLE messages ADD COLUMN IF NOT EXISTS next_attempt_at timestamp with time zone, \
+        let postgres = [
+            "ALTER TABLE messages ADD COLUMN IF NOT EXISTS next_attempt_at timestamp with time zone, \
                  ADD COLUMN IF NOT EXISTS dead_at timestamp with time zone",
-                // Attempts used to count claims; from now on they count failures.
-                "UPDATE messages SET attempts = 0 WHERE sent_at IS NULL AND attempts <> 0",
-                "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_messages_dead ON messages (dead_at) WHERE dead_at IS NOT NULL",
-            ]
-        } else {
-            &[
-                "ALTER TABLE messages ADD COLUMN next_attempt_at timestamp_with_timezone_text",
-                "ALTER TABLE messages ADD COLUMN dead_at timestamp_with_timezone_text",
-                "UPDATE messages SET attempts = 0 WHERE sent_at IS NULL AND attempts <> 0",
-                "CREATE INDEX IF NOT EXISTS idx_messages_dead ON messages (dead_at) WHERE dead_at IS NOT NULL",
-            ]
-        };
-        for sql in statements {
-            db.execute_unprepared(sql).await?;
-        }
-        Ok(())
+            // Attempts used to count claims; from now on they count failures.
+            "UPDATE messages SET attempts = 0 WHERE sent_at IS NULL AND attempts <> 0",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_messages_dead ON messages (dead_at) WHERE dead_at IS NOT NULL",
+        ];
+        let sqlite = [
+            "ALTER TABLE messages ADD COLUMN next_attempt_at timestamp_with_timezone_text",
+            "ALTER TABLE messages ADD COLUMN dead_at timestamp_with_timezone_text",
+            "UPDATE messages SET attempts = 0 WHERE sent_at IS NULL AND attempts <> 0",
+            "CREATE INDEX IF NOT EXISTS idx_messages_dead ON messages (dead_at) WHERE dead_at IS NOT NULL",
+        ];
+        crate::execute_each(manager, &postgres, &sqlite).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

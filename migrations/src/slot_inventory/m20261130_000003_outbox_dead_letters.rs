@@ -12,7 +12,6 @@
 //! step may be run again if the migration is interrupted.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -24,36 +23,28 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let postgres = manager.get_database_backend() == DbBackend::Postgres;
-        let statements: &[&str] = if postgres {
-            &[
-                "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS next_attempt_at timestamp with time zone, \
+        let postgres = [
+            "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS next_attempt_at timestamp with time zone, \
                  ADD COLUMN IF NOT EXISTS dead_at timestamp with time zone, \
                  ADD COLUMN IF NOT EXISTS last_error text, ADD COLUMN IF NOT EXISTS aggregate varchar",
-                // Attempts used to count claims; from now on they count failures.
-                "UPDATE outbox SET attempts = 0 WHERE published_at IS NULL AND attempts <> 0",
-                "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_outbox_pending_aggregate ON outbox (aggregate, id) \
+            // Attempts used to count claims; from now on they count failures.
+            "UPDATE outbox SET attempts = 0 WHERE published_at IS NULL AND attempts <> 0",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_outbox_pending_aggregate ON outbox (aggregate, id) \
                  WHERE published_at IS NULL",
-                "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_outbox_dead ON outbox (dead_at) WHERE dead_at IS NOT NULL",
-            ]
-        } else {
-            // SQLite alters one column at a time; it runs on one machine.
-            &[
-                "ALTER TABLE outbox ADD COLUMN next_attempt_at timestamp_with_timezone_text",
-                "ALTER TABLE outbox ADD COLUMN dead_at timestamp_with_timezone_text",
-                "ALTER TABLE outbox ADD COLUMN last_error text",
-                "ALTER TABLE outbox ADD COLUMN aggregate varchar",
-                "UPDATE outbox SET attempts = 0 WHERE published_at IS NULL AND attempts <> 0",
-                "CREATE INDEX IF NOT EXISTS idx_outbox_pending_aggregate ON outbox (aggregate, id) \
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_outbox_dead ON outbox (dead_at) WHERE dead_at IS NOT NULL",
+        ];
+        // SQLite alters one column at a time; it runs on one machine.
+        let sqlite = [
+            "ALTER TABLE outbox ADD COLUMN next_attempt_at timestamp_with_timezone_text",
+            "ALTER TABLE outbox ADD COLUMN dead_at timestamp_with_timezone_text",
+            "ALTER TABLE outbox ADD COLUMN last_error text",
+            "ALTER TABLE outbox ADD COLUMN aggregate varchar",
+            "UPDATE outbox SET attempts = 0 WHERE published_at IS NULL AND attempts <> 0",
+            "CREATE INDEX IF NOT EXISTS idx_outbox_pending_aggregate ON outbox (aggregate, id) \
                  WHERE published_at IS NULL",
-                "CREATE INDEX IF NOT EXISTS idx_outbox_dead ON outbox (dead_at) WHERE dead_at IS NOT NULL",
-            ]
-        };
-        for sql in statements {
-            db.execute_unprepared(sql).await?;
-        }
-        Ok(())
+            "CREATE INDEX IF NOT EXISTS idx_outbox_dead ON outbox (dead_at) WHERE dead_at IS NOT NULL",
+        ];
+        crate::execute_each(manager, &postgres, &sqlite).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
