@@ -182,6 +182,51 @@ async fn search_reflects_a_booking_within_a_second() {
     p.platform.stop().await.unwrap();
 }
 
+/// Search, centre and slot-list answers can be kept by an edge cache for a
+/// second and revalidated: the same answer is a 304 without a body, and a
+/// booking changes the validator of every answer it changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_carry_validators_an_edge_cache_can_use() {
+    let Some(p) = spawn_platform(Backend::Sqlite).await else { return };
+    let slots = p.centre_with_slots("metz-cached", 2, 1).await;
+    let paths = [
+        "/api/v1/centres?postcode=57000&radius_km=5",
+        "/api/v1/centres/metz-cached",
+        "/api/v1/centres/metz-cached/slots?days=7",
+    ];
+    let mut etags = Vec::new();
+    for path in paths {
+        let first = p.http.get(p.url(path)).send().await.unwrap();
+        assert_eq!(first.status(), 200, "{path}");
+        assert_eq!(first.headers()["cache-control"], "public, max-age=1, stale-while-revalidate=5", "{path}");
+        let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(etag.starts_with('"') && !etag.starts_with("W/"), "a strong validator: {etag}");
+        let again = p.http.get(p.url(path)).header("if-none-match", &etag).send().await.unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+        assert!(again.bytes().await.unwrap().is_empty());
+        etags.push(etag);
+    }
+    let attestation = p.attestation("1940-03-02").await;
+    let booked = p.book("cached", &booking_body(&slots[0], &attestation, "Jeanne", "Dupont", "1940-03-02")).await;
+    assert_eq!(booked.status(), 201);
+    assert_eq!(booked.headers()["cache-control"], "no-store", "a booking is one person's");
+    for (path, etag) in paths.iter().zip(&etags) {
+        let mut changed = false;
+        for _ in 0..20 {
+            let now = p.http.get(p.url(path)).header("if-none-match", etag).send().await.unwrap();
+            if now.status() == 200 {
+                assert_ne!(now.headers()["etag"].to_str().unwrap(), etag);
+                changed = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(changed, "{path} still answers 304 two seconds after a booking changed it");
+    }
+    p.platform.stop().await.unwrap();
+}
+
 /// The open-data feed in the SMART Scheduling Links shape, parsed back:
 /// every Slot's Schedule and every Schedule's Location exist, and
 /// aggregators can poll it cheaply with its ETag.

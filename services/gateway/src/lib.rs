@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod backends;
+mod caching;
 mod extract;
 mod problem;
 mod routes;

@@ -128,6 +128,12 @@ fn router(config: &Config, state: AppState) -> Router {
         // Inside the metrics: a panicking handler is a 500 like any other,
         // and counted as a panic too.
         .layer(catch_panics(metrics.clone()))
+        // Only answers that say so may be kept by a cache: bookings, holds,
+        // attestations and problems carry personal data or are one person's.
+        .layer(tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        ))
         .layer(axum::middleware::from_fn_with_state(metrics, creneau_kit::metrics::track_http))
         .layer(TraceLayer::new_for_http().on_failure(log_failure).make_span_with(|request: &Request| {
             // The route template, never the URI: query strings can hold

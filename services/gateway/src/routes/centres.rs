@@ -1,8 +1,11 @@
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use creneau_proto::centre_directory::v1::{self as pb, search_centres_request::Near};
 use creneau_proto::slot_inventory::v1::ListSlotsRequest;
 use serde::{Deserialize, Serialize};
 
+use crate::caching;
 use crate::extract::Query;
 use crate::problem::Problem;
 use crate::startup::AppState;
@@ -82,8 +85,9 @@ pub struct CentreList {
 #[tracing::instrument(skip_all)]
 pub async fn search(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(p): Query<SearchParams>,
-) -> Result<axum::Json<CentreList>, Problem> {
+) -> Result<Response, Problem> {
     let mut places = Vec::new();
     match (p.lat, p.lon) {
         (Some(lat), Some(lon)) => places.push(Near::Coordinates(pb::Coordinates { lat, lon })),
@@ -111,18 +115,19 @@ pub async fn search(
         time_of_day: p.time_of_day,
     });
     let found = state.backends.centres.clone().search_centres(request).await?.into_inner();
-    Ok(axum::Json(CentreList {
-        centres: found.centres.into_iter().map(Centre::from).collect(),
-        total: found.total,
-        page,
-    }))
+    let list = CentreList { centres: found.centres.into_iter().map(Centre::from).collect(), total: found.total, page };
+    Ok(caching::live_json(&headers, &list))
 }
 
 #[tracing::instrument(skip_all, fields(centre_id = %id))]
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<Centre>, Problem> {
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
     let request = state.backends.request(pb::GetCentreRequest { id });
     let centre = state.backends.centres.clone().get_centre(request).await?.into_inner();
-    Ok(axum::Json(centre.into()))
+    Ok(caching::live_json(&headers, &Centre::from(centre)))
 }
 
 #[derive(Deserialize)]
@@ -148,9 +153,10 @@ pub struct SlotList {
 #[tracing::instrument(skip_all, fields(centre_id = %id))]
 pub async fn slots(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Query(p): Query<SlotParams>,
-) -> Result<axum::Json<SlotList>, Problem> {
+) -> Result<Response, Problem> {
     // Only a published centre's slots are shown: ask the directory first.
     let centre = state
         .backends
@@ -166,7 +172,7 @@ pub async fn slots(
         available_only: false,
     });
     let listed = state.backends.slots.clone().list_slots(request).await?.into_inner();
-    Ok(axum::Json(SlotList {
+    let list = SlotList {
         slots: listed
             .slots
             .into_iter()
@@ -181,5 +187,6 @@ pub async fn slots(
                 vaccine: s.vaccine,
             })
             .collect(),
-    }))
+    };
+    Ok(caching::live_json(&headers, &list))
 }

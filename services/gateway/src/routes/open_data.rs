@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
 use chrono::Utc;
 use creneau_proto::centre_directory::v1::{self as directory, ListCentresRequest};
 use creneau_proto::slot_inventory::v1::ListSlotsRequest;
@@ -121,12 +121,7 @@ async fn build(state: &AppState) -> Result<Feed, Problem> {
         token = page.next_page_token;
     }
     let (locations, schedules, slots) = (ndjson(&locations), ndjson(&schedules), ndjson(&slots));
-    let etag = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (&locations, &schedules, &slots).hash(&mut h);
-        format!("\"{:016x}\"", h.finish())
-    };
+    let etag = crate::caching::etag_of(format!("{locations}\n{schedules}\n{slots}").as_bytes());
     Ok(Feed { built: Instant::now(), transaction_time: Utc::now().to_rfc3339(), locations, schedules, slots, etag })
 }
 
@@ -161,15 +156,7 @@ async fn current(state: &AppState) -> Result<Feed, Problem> {
 }
 
 fn cacheable(headers: &HeaderMap, feed: &Feed, content_type: &'static str, body: String) -> Response {
-    let not_modified = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(feed.etag.as_str());
-    let mut response = if not_modified { StatusCode::NOT_MODIFIED.into_response() } else { body.into_response() };
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=30"));
-    if let Ok(etag) = HeaderValue::from_str(&feed.etag) {
-        h.insert(header::ETAG, etag);
-    }
-    response
+    crate::caching::validated(headers, body.into(), content_type, "public, max-age=30", &feed.etag)
 }
 
 fn base(headers: &HeaderMap) -> String {

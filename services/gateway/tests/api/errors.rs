@@ -16,6 +16,7 @@ async fn the_gateway_stays_ready_without_its_backends_and_answers_503_for_what_n
     assert_eq!(body["backends"]["slot-inventory"], "unreachable");
     let search = app.http.get(format!("{}/api/v1/centres?postcode=57000", app.url)).send().await.unwrap();
     assert!(search.headers().contains_key("retry-after"));
+    assert_eq!(search.headers()["cache-control"], "no-store", "an error is never kept by a cache");
     expect_problem(search, 503, "unavailable").await;
 }
 
