@@ -305,8 +305,8 @@ impl Platform {
                         from: "Créneau <ne-pas-repondre@creneau.invalid>".into(),
                         centre_directory_url: Some(peer("centre-directory")),
                         dispatch_interval_ms: 200,
-                        max_attempts: creneau_kit::db::queue::RetryPolicy::default().max_attempts,
-                        first_retry_ms: creneau_kit::db::queue::RetryPolicy::default().first_delay.as_millis() as u64,
+                        max_attempts: creneau_kit::db::queue::RetryPolicy::default_max_attempts(),
+                        first_retry_ms: creneau_kit::db::queue::RetryPolicy::default_first_retry_ms(),
                     },
                 };
                 let app = creneau_notification::Application::build(settings).await?;

@@ -28,21 +28,10 @@ pub struct NotificationSettings {
     /// A message that cannot be sent is tried this many times, waiting
     /// longer each time from `first_retry_ms`, then set aside as a dead
     /// letter.
-    #[serde(default = "defaults::max_attempts")]
+    #[serde(default = "RetryPolicy::default_max_attempts")]
     pub max_attempts: u32,
-    #[serde(default = "defaults::first_retry_ms")]
+    #[serde(default = "RetryPolicy::default_first_retry_ms")]
     pub first_retry_ms: u64,
-}
-
-mod defaults {
-    use super::RetryPolicy;
-
-    pub fn max_attempts() -> u32 {
-        RetryPolicy::default().max_attempts
-    }
-    pub fn first_retry_ms() -> u64 {
-        RetryPolicy::default().first_delay.as_millis() as u64
-    }
 }
 
 impl ServiceSettings for Settings {
@@ -69,9 +58,10 @@ dispatch_interval_ms = 500
         self.server.check()?;
         self.database.check_against(&self.server)?;
         let n = self.notification;
-        if n.max_attempts == 0 || n.first_retry_ms == 0 || n.dispatch_interval_ms == 0 {
-            return Err("notification.dispatch_interval_ms, max_attempts and first_retry_ms must be positive".into());
+        if n.dispatch_interval_ms == 0 {
+            return Err("notification.dispatch_interval_ms must be positive".into());
         }
+        let retries = RetryPolicy::new(n.max_attempts, n.first_retry_ms).map_err(|e| format!("notification: {e}"))?;
         if n.maildir.trim().is_empty() {
             return Err("notification.maildir is required".into());
         }
@@ -86,11 +76,7 @@ dispatch_interval_ms = 500
             from: n.from,
             centre_directory,
             dispatch_interval: Duration::from_millis(n.dispatch_interval_ms),
-            retries: RetryPolicy {
-                max_attempts: n.max_attempts,
-                first_delay: Duration::from_millis(n.first_retry_ms),
-                ..RetryPolicy::default()
-            },
+            retries,
         })
     }
 }

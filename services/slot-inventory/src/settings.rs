@@ -35,9 +35,9 @@ pub struct SlotInventorySettings {
     /// An event notification refuses is offered this many times, waiting
     /// longer each time from `relay_first_retry_ms`, then set aside as a
     /// dead letter.
-    #[serde(default = "defaults::relay_max_attempts")]
+    #[serde(default = "RetryPolicy::default_max_attempts")]
     pub relay_max_attempts: u32,
-    #[serde(default = "defaults::relay_first_retry_ms")]
+    #[serde(default = "RetryPolicy::default_first_retry_ms")]
     pub relay_first_retry_ms: u64,
 }
 
@@ -51,15 +51,13 @@ impl SlotInventorySettings {
             relay_interval_ms: defaults::relay_interval_ms(),
             hold_ttl_secs: defaults::hold_ttl_secs(),
             idempotency_ttl_secs: defaults::idempotency_ttl_secs(),
-            relay_max_attempts: defaults::relay_max_attempts(),
-            relay_first_retry_ms: defaults::relay_first_retry_ms(),
+            relay_max_attempts: RetryPolicy::default_max_attempts(),
+            relay_first_retry_ms: RetryPolicy::default_first_retry_ms(),
         }
     }
 }
 
 mod defaults {
-    use creneau_kit::db::queue::RetryPolicy;
-
     pub fn relay_interval_ms() -> u64 {
         500
     }
@@ -68,12 +66,6 @@ mod defaults {
     }
     pub fn idempotency_ttl_secs() -> u32 {
         86_400
-    }
-    pub fn relay_max_attempts() -> u32 {
-        RetryPolicy::default().max_attempts
-    }
-    pub fn relay_first_retry_ms() -> u64 {
-        RetryPolicy::default().first_delay.as_millis() as u64
     }
 }
 
@@ -105,11 +97,11 @@ verification_keys = ""
                 "slot_inventory.verification_keys is required (CRENEAU__SLOT_INVENTORY__VERIFICATION_KEYS)".into()
             );
         }
-        if s.relay_max_attempts == 0 || s.relay_first_retry_ms == 0 || s.relay_interval_ms == 0 {
-            return Err(
-                "slot_inventory.relay_interval_ms, relay_max_attempts and relay_first_retry_ms must be positive".into(),
-            );
+        if s.relay_interval_ms == 0 {
+            return Err("slot_inventory.relay_interval_ms must be positive".into());
         }
+        let relay_retries = RetryPolicy::new(s.relay_max_attempts, s.relay_first_retry_ms)
+            .map_err(|e| format!("slot_inventory.relay: {e}"))?;
         if s.hold_ttl_secs == 0 || s.idempotency_ttl_secs == 0 {
             return Err("slot_inventory.hold_ttl_secs and idempotency_ttl_secs must be positive".into());
         }
@@ -123,11 +115,7 @@ verification_keys = ""
             verifier,
             notification,
             relay_interval: Duration::from_millis(s.relay_interval_ms),
-            relay_retries: RetryPolicy {
-                max_attempts: s.relay_max_attempts,
-                first_delay: Duration::from_millis(s.relay_first_retry_ms),
-                ..RetryPolicy::default()
-            },
+            relay_retries,
             lifetimes: Lifetimes {
                 hold: chrono::Duration::seconds(i64::from(s.hold_ttl_secs)),
                 idempotency_key: chrono::Duration::seconds(i64::from(s.idempotency_ttl_secs)),

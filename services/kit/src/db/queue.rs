@@ -45,6 +45,24 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// From settings: `max_attempts` tries in all, the first wait
+    /// `first_retry_ms`, both positive.
+    pub fn new(max_attempts: u32, first_retry_ms: u64) -> Result<Self, String> {
+        if max_attempts == 0 || first_retry_ms == 0 {
+            return Err("retry attempts and the first retry's delay must be positive".into());
+        }
+        Ok(Self { max_attempts, first_delay: Duration::from_millis(first_retry_ms), ..Self::default() })
+    }
+
+    /// The defaults as settings read them (serde's `default = "…"`).
+    pub fn default_max_attempts() -> u32 {
+        Self::default().max_attempts
+    }
+
+    pub fn default_first_retry_ms() -> u64 {
+        Self::default().first_delay.as_millis() as u64
+    }
+
     /// The wait after the `attempts`-th failure: doubling from the first
     /// delay, capped.
     pub fn delay(&self, attempts: u32) -> Duration {
