@@ -86,3 +86,85 @@ macro_rules! migrator {
     };
 }
 pub(crate) use migrator;
+
+/// A change feed: `feed` records the `key` of every row of `source` that a
+/// transaction inserts, updates or deletes, written by triggers so that no
+/// code path can change `source` without it being seen. Readers tail it
+/// by position: on PostgreSQL the writing transaction's id (`txid`), read
+/// only below the oldest transaction still running, so a slow transaction
+/// that commits late is never skipped; on SQLite, where writers take turns,
+/// the row's sequence number.
+pub(crate) async fn create_change_feed(
+    manager: &sea_orm_migration::SchemaManager<'_>,
+    feed: &str,
+    source: &str,
+    key: &str,
+) -> Result<(), sea_orm::DbErr> {
+    let postgres = [
+        format!(
+            "CREATE TABLE IF NOT EXISTS {feed} (seq bigserial PRIMARY KEY, {key} varchar NOT NULL, \
+             txid bigint NOT NULL)"
+        ),
+        format!("CREATE INDEX IF NOT EXISTS idx_{feed}_txid ON {feed} (txid)"),
+        // One row per key and statement: a bulk insert of slots records each
+        // centre once, not each slot.
+        format!(
+            "CREATE OR REPLACE FUNCTION {feed}_from_new() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             INSERT INTO {feed} ({key}, txid) SELECT DISTINCT {key}, txid_current() FROM changed; \
+             RETURN NULL; END $$"
+        ),
+        format!("DROP TRIGGER IF EXISTS {feed}_insert ON {source}"),
+        format!(
+            "CREATE TRIGGER {feed}_insert AFTER INSERT ON {source} REFERENCING NEW TABLE AS changed \
+             FOR EACH STATEMENT EXECUTE FUNCTION {feed}_from_new()"
+        ),
+        format!("DROP TRIGGER IF EXISTS {feed}_update ON {source}"),
+        format!(
+            "CREATE TRIGGER {feed}_update AFTER UPDATE ON {source} REFERENCING NEW TABLE AS changed \
+             FOR EACH STATEMENT EXECUTE FUNCTION {feed}_from_new()"
+        ),
+        format!("DROP TRIGGER IF EXISTS {feed}_delete ON {source}"),
+        format!(
+            "CREATE TRIGGER {feed}_delete AFTER DELETE ON {source} REFERENCING OLD TABLE AS changed \
+             FOR EACH STATEMENT EXECUTE FUNCTION {feed}_from_new()"
+        ),
+    ];
+    let sqlite = [
+        format!(
+            "CREATE TABLE IF NOT EXISTS {feed} (seq INTEGER PRIMARY KEY AUTOINCREMENT, {key} varchar NOT NULL, \
+             txid bigint NOT NULL DEFAULT 0)"
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {feed}_insert AFTER INSERT ON {source} \
+             BEGIN INSERT INTO {feed} ({key}) VALUES (NEW.{key}); END"
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {feed}_update AFTER UPDATE ON {source} \
+             BEGIN INSERT INTO {feed} ({key}) VALUES (NEW.{key}); END"
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {feed}_delete AFTER DELETE ON {source} \
+             BEGIN INSERT INTO {feed} ({key}) VALUES (OLD.{key}); END"
+        ),
+    ];
+    let (postgres, sqlite): (Vec<&str>, Vec<&str>) =
+        (postgres.iter().map(String::as_str).collect(), sqlite.iter().map(String::as_str).collect());
+    execute_each(manager, &postgres, &sqlite).await
+}
+
+pub(crate) async fn drop_change_feed(
+    manager: &sea_orm_migration::SchemaManager<'_>,
+    feed: &str,
+    source: &str,
+) -> Result<(), sea_orm::DbErr> {
+    let triggers = ["insert", "update", "delete"];
+    let mut postgres: Vec<String> =
+        triggers.iter().map(|t| format!("DROP TRIGGER IF EXISTS {feed}_{t} ON {source}")).collect();
+    postgres.push(format!("DROP FUNCTION IF EXISTS {feed}_from_new()"));
+    postgres.push(format!("DROP TABLE IF EXISTS {feed}"));
+    let mut sqlite: Vec<String> = triggers.iter().map(|t| format!("DROP TRIGGER IF EXISTS {feed}_{t}")).collect();
+    sqlite.push(format!("DROP TABLE IF EXISTS {feed}"));
+    let (postgres, sqlite): (Vec<&str>, Vec<&str>) =
+        (postgres.iter().map(String::as_str).collect(), sqlite.iter().map(String::as_str).collect());
+    execute_each(manager, &postgres, &sqlite).await
+}

@@ -598,6 +598,25 @@ where
     }
 }
 
+/// Waits until the server at `url` reports itself ready (gRPC health,
+/// overall status), for at most `patience`.
+pub async fn wait_until_serving(url: &str, patience: Duration) -> Result<(), String> {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let channel = Endpoint::from_shared(url.to_owned()).map_err(|e| e.to_string())?.connect_lazy();
+    let mut health = HealthClient::new(channel);
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let status = health.check(HealthCheckRequest { service: String::new() }).await;
+        if status.is_ok_and(|s| s.into_inner().status == ServingStatus::Serving as i32) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("{url} not ready after {} s", patience.as_secs()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;

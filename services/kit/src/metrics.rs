@@ -55,6 +55,13 @@ struct HttpRoute {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StreamLabels {
+    stream: &'static str,
+}
+
+type Age = prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>;
+
 type Durations<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn durations() -> Histogram {
@@ -75,6 +82,7 @@ struct Inner {
     http_errors: Family<HttpLabels, Counter>,
     http_duration: Durations<HttpRoute>,
     panics: Counter,
+    stream_age: Family<StreamLabels, Age>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -133,7 +141,14 @@ impl Metrics {
             "Requests whose handler panicked (answered as internal errors; the process and connection stay up)",
             panics.clone(),
         );
+        let stream_age = Family::<StreamLabels, Age>::default();
+        registry.register(
+            "stream_age_seconds",
+            "How old the state a stream subscriber serves from is (its last update or heartbeat)",
+            stream_age.clone(),
+        );
         Self(Arc::new(Inner {
+            stream_age,
             panics,
             registry,
             grpc_requests,
@@ -158,6 +173,10 @@ impl Metrics {
 
     pub fn record_panic(&self) {
         self.0.panics.inc();
+    }
+
+    pub fn set_stream_age(&self, stream: &'static str, age: Duration) {
+        self.0.stream_age.get_or_create(&StreamLabels { stream }).set(age.as_secs_f64());
     }
 
     pub fn panics(&self) -> u64 {

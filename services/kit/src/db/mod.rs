@@ -2,6 +2,7 @@
 //! transaction runs under, and the one mapping of database errors to gRPC
 //! status ([`status`]).
 
+pub mod changes;
 mod failure;
 pub mod queue;
 

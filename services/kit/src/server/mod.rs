@@ -50,6 +50,7 @@ pub struct GrpcServer {
     /// Health and reflection: counted under their names too.
     infrastructure: Vec<&'static str>,
     readiness: Option<ReadinessCheck>,
+    conditions: Vec<(&'static str, ReadinessCheck)>,
     metrics: Metrics,
     admin: Option<TcpListener>,
 }
@@ -78,6 +79,7 @@ impl GrpcServer {
             names: Vec::new(),
             infrastructure: vec!["grpc.health.v1.Health"],
             readiness: None,
+            conditions: Vec::new(),
             metrics: Metrics::current(),
             admin,
         })
@@ -136,6 +138,14 @@ impl GrpcServer {
         self
     }
 
+    /// A named health status of its own (`name` in the health service),
+    /// checked with readiness but leaving it alone: a part of the service
+    /// that can be degraded while the rest keeps answering.
+    pub fn with_condition(mut self, name: &'static str, check: ReadinessCheck) -> Self {
+        self.conditions.push((name, check));
+        self
+    }
+
     pub fn with_readiness(mut self, check: ReadinessCheck) -> Self {
         self.readiness = Some(check);
         self
@@ -144,12 +154,17 @@ impl GrpcServer {
     /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops
     /// accepting, and gives in-flight calls the grace period to finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let Self { listener, settings, routes, health, names, infrastructure, readiness, metrics, admin } = self;
+        let Self { listener, settings, routes, health, names, infrastructure, readiness, conditions, metrics, admin } =
+            self;
         let addr = listener.local_addr()?;
         for name in &names {
             health.set_service_status(*name, ServingStatus::NotServing).await;
         }
         let watcher = tokio::spawn(watch_readiness(health.clone(), names.clone(), readiness));
+        let conditions: Vec<_> = conditions
+            .into_iter()
+            .map(|(name, check)| tokio::spawn(watch_condition(health.clone(), name, check)))
+            .collect();
         let (admin_stop, admin_task) = match admin {
             Some(admin) => {
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -229,6 +244,9 @@ impl GrpcServer {
             }
         };
         watcher.abort();
+        for condition in conditions {
+            condition.abort();
+        }
         if let Some(stop) = admin_stop {
             let _ = stop.send(());
         }
@@ -242,6 +260,25 @@ impl GrpcServer {
 
 fn name_of<S: NamedService>(_: &S) -> &'static str {
     S::NAME
+}
+
+async fn watch_condition(health: HealthReporter, name: &'static str, check: ReadinessCheck) {
+    let mut last: Option<bool> = None;
+    loop {
+        let now = tokio::time::timeout(READINESS_TIMEOUT, check())
+            .await
+            .unwrap_or_else(|_| Err("the check timed out".to_owned()));
+        if last != Some(now.is_ok()) {
+            match &now {
+                Ok(()) => tracing::info!(condition = name, "serving"),
+                Err(why) => tracing::warn!(condition = name, %why, "degraded"),
+            }
+            let status = if now.is_ok() { ServingStatus::Serving } else { ServingStatus::NotServing };
+            health.set_service_status(name, status).await;
+            last = Some(now.is_ok());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn watch_readiness(health: HealthReporter, names: Vec<&'static str>, readiness: Option<ReadinessCheck>) {

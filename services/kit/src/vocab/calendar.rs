@@ -20,6 +20,26 @@ pub enum CalendarError {
     OutOfRange(&'static str),
 }
 
+/// Where days begin and end for centres and citizens: availability per
+/// day, windows of days and parts of the day are counted in this zone.
+pub const ZONE: chrono_tz::Tz = chrono_tz::Europe::Paris;
+
+const UNIX_EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+
+/// A date as a number of days since 1970-01-01: small, and ordered.
+pub fn day_number(date: NaiveDate) -> i32 {
+    (date - UNIX_EPOCH).num_days() as i32
+}
+
+pub fn date_of_day(day: i32) -> Option<NaiveDate> {
+    UNIX_EPOCH.checked_add_signed(chrono::Duration::days(i64::from(day)))
+}
+
+/// The local day (in [`ZONE`]) of an instant.
+pub fn local_day(at: DateTime<Utc>) -> i32 {
+    day_number(at.with_timezone(&ZONE).date_naive())
+}
+
 pub fn within_range(date: NaiveDate, field: &'static str) -> Result<NaiveDate, CalendarError> {
     if (EARLIEST..=LATEST).contains(&date) { Ok(date) } else { Err(CalendarError::OutOfRange(field)) }
 }

@@ -65,7 +65,7 @@ impl FromStr for Vaccine {
 }
 
 /// A part of the day, in the centre's local time, to look for slots in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TimeOfDay {
     /// Before noon.
     Morning,
@@ -83,6 +83,21 @@ impl TimeOfDay {
             "evening" => Ok(TimeOfDay::Evening),
             other => Err(format!("time_of_day must be morning, afternoon or evening, not {other:?}")),
         }
+    }
+
+    pub const ALL: [TimeOfDay; 3] = [TimeOfDay::Morning, TimeOfDay::Afternoon, TimeOfDay::Evening];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            TimeOfDay::Morning => "morning",
+            TimeOfDay::Afternoon => "afternoon",
+            TimeOfDay::Evening => "evening",
+        }
+    }
+
+    /// The part of the day a local hour (0–23) falls in.
+    pub fn of_hour(hour: u32) -> Self {
+        Self::ALL.into_iter().find(|p| hour < p.hours().1).unwrap_or(TimeOfDay::Evening)
     }
 
     /// Local hours `[from, to)`.
