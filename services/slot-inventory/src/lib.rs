@@ -2,6 +2,7 @@
 //! booking events.
 #![forbid(unsafe_code)]
 
+pub mod availability;
 pub mod domain;
 mod grpc;
 pub mod invariants;

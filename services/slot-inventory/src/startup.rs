@@ -11,10 +11,12 @@ use creneau_proto::notification::v1::notification_client::NotificationClient;
 use creneau_proto::slot_inventory::v1::{FILE_DESCRIPTOR_SET, slot_inventory_server::SlotInventoryServer};
 use tokio::sync::Notify;
 
+use crate::availability::AvailabilityStream;
 use crate::grpc::SlotInventoryService;
 use crate::relay::Relay;
 use crate::settings::{Config, Settings};
 use creneau_kit::entrypoint::ServiceSettings;
+use sea_orm::DatabaseConnection;
 
 pub const SERVICE: &str = "slot-inventory";
 
@@ -26,6 +28,7 @@ pub struct Application {
     server: GrpcServer,
     relay: Option<Relay>,
     statistics: Option<StatisticsKeeper>,
+    availability: (AvailabilityStream, DatabaseConnection),
 }
 
 impl Application {
@@ -52,15 +55,17 @@ impl Application {
             }
         };
         let statistics = StatisticsKeeper::new(db.clone(), GROWING_TABLES, Duration::from_secs(1));
-        let service = SlotInventoryService::new(db.clone(), config.verifier, wakeup, config.lifetimes);
+        let availability = AvailabilityStream::new();
+        let service =
+            SlotInventoryService::new(db.clone(), config.verifier, wakeup, config.lifetimes, availability.clone());
         let server = GrpcServer::bind(&config.server)
             .await
             .with_context(|| format!("binding {}", config.server.address()))?
             .add_service(SlotInventoryServer::new(service))
-            .add_service(creneau_kit::operations::DeadLettersService::new(db, crate::storage::outbox::QUEUE))
+            .add_service(creneau_kit::operations::DeadLettersService::new(db.clone(), crate::storage::outbox::QUEUE))
             .with_reflection([FILE_DESCRIPTOR_SET, creneau_proto::operations::v1::FILE_DESCRIPTOR_SET])
             .with_readiness(creneau_kit::db::readiness(&config.database, SERVICE));
-        Ok(Self { server, relay, statistics })
+        Ok(Self { server, relay, statistics, availability: (availability, db) })
     }
 
     pub fn port(&self) -> u16 {
@@ -74,7 +79,15 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let relay = self.relay.map(|relay| tokio::spawn(relay.run()));
         let statistics = self.statistics.map(|keeper| tokio::spawn(keeper.run()));
+        let (availability, db) = self.availability;
+        let subscribers = availability.clone();
+        let shutdown = async move {
+            shutdown.await;
+            subscribers.close();
+        };
+        let availability = tokio::spawn(availability.run(db));
         let result = self.server.serve(shutdown).await;
+        availability.abort();
         for task in relay.into_iter().chain(statistics) {
             task.abort();
         }

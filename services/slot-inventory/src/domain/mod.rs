@@ -2,6 +2,7 @@
 //! Everything here is pure; storage enforces the same invariants again in
 //! the database, where concurrency cannot get around them.
 
+pub mod availability;
 mod booking;
 mod citizen;
 mod hold;

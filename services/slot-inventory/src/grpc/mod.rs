@@ -15,6 +15,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
 use tonic::{Code, Request, Response, Status};
 
+use crate::availability::AvailabilityStream;
 use crate::domain::{BookingError, SlotWindow};
 use crate::storage::{self, BookingView, SlotView};
 
@@ -26,11 +27,18 @@ pub struct SlotInventoryService {
     relay_wakeup: Arc<Notify>,
     lifetimes: Lifetimes,
     vaccines: storage::VaccineCatalogue,
+    availability: AvailabilityStream,
 }
 
 impl SlotInventoryService {
-    pub fn new(db: DatabaseConnection, verifier: Verifier, relay_wakeup: Arc<Notify>, lifetimes: Lifetimes) -> Self {
-        Self { db, verifier, relay_wakeup, lifetimes, vaccines: storage::VaccineCatalogue::default() }
+    pub fn new(
+        db: DatabaseConnection,
+        verifier: Verifier,
+        relay_wakeup: Arc<Notify>,
+        lifetimes: Lifetimes,
+        availability: AvailabilityStream,
+    ) -> Self {
+        Self { db, verifier, relay_wakeup, lifetimes, vaccines: storage::VaccineCatalogue::default(), availability }
     }
 
     async fn vaccines(&self) -> Result<Arc<storage::Vaccines>, Status> {
@@ -147,6 +155,18 @@ impl SlotInventory for SlotInventoryService {
         request: Request<pb::AvailabilitySummaryRequest>,
     ) -> Result<Response<pb::AvailabilitySummaryResponse>, Status> {
         self.availability_impl(request.into_inner()).await.map(Response::new)
+    }
+
+    type WatchAvailabilityStream = tokio_stream::wrappers::ReceiverStream<Result<pb::AvailabilityUpdate, Status>>;
+
+    #[tracing::instrument(skip_all)]
+    async fn watch_availability(
+        &self,
+        request: Request<pb::WatchAvailabilityRequest>,
+    ) -> Result<Response<Self::WatchAvailabilityStream>, Status> {
+        let r = request.into_inner();
+        let updates = self.availability.subscribe(&r.epoch, r.after)?;
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(updates)))
     }
 
     #[tracing::instrument(skip_all, fields(slot_id = %request.get_ref().slot_id))]

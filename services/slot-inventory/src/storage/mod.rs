@@ -4,6 +4,7 @@
 //! unique index refuses a second active booking of a person, and the
 //! idempotency key's primary key turns a concurrent retry into a replay.
 
+pub mod availability;
 mod booking;
 pub mod entities;
 mod holds;

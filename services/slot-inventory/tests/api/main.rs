@@ -1,6 +1,7 @@
 //! API tests of slot-inventory over real gRPC, each on a fresh PostgreSQL
 //! database and on SQLite.
 
+mod availability_stream;
 mod booking;
 mod concurrency;
 mod doses;
