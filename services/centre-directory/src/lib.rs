@@ -1,12 +1,15 @@
 //! Centre directory: the published vaccination centres, searchable by
-//! place, with live availability from slot-inventory.
+//! place, with live availability streamed from slot-inventory; every
+//! search is answered from memory.
 #![forbid(unsafe_code)]
 
 pub mod domain;
+pub mod feeds;
 mod grpc;
+pub mod memory;
 pub mod settings;
 mod startup;
 pub mod storage;
 
 pub use settings::{CentreDirectorySettings, Config, Settings};
-pub use startup::{Application, SERVICE};
+pub use startup::{AVAILABILITY, Application, SERVICE};

@@ -14,6 +14,16 @@ pub struct Settings {
 pub struct CentreDirectorySettings {
     /// Availability comes from here.
     pub slot_inventory_url: String,
+    /// Availability older than this is reported (degraded `availability`
+    /// health status); searches keep answering, with its age.
+    pub availability_stale_after_ms: u64,
+}
+
+impl CentreDirectorySettings {
+    /// Following `slot_inventory_url`, other values as by default.
+    pub fn new(slot_inventory_url: impl Into<String>) -> Self {
+        Self { slot_inventory_url: slot_inventory_url.into(), availability_stale_after_ms: 3000 }
+    }
 }
 
 impl ServiceSettings for Settings {
@@ -26,6 +36,7 @@ url = "sqlite://data/centre-directory.sqlite?mode=rwc"
 
 [centre_directory]
 slot_inventory_url = ""
+availability_stale_after_ms = 3000
 "#;
 
     fn telemetry(&self) -> &TelemetrySettings {
@@ -45,7 +56,11 @@ slot_inventory_url = ""
             );
         }
         let slot_inventory = creneau_kit::client::channel(url).map_err(|e| e.to_string())?;
-        Ok(Config { server: self.server, database: self.database, slot_inventory })
+        let stale_after = std::time::Duration::from_millis(self.centre_directory.availability_stale_after_ms);
+        if stale_after < std::time::Duration::from_secs(1) {
+            return Err("centre_directory.availability_stale_after_ms must be at least 1000".into());
+        }
+        Ok(Config { server: self.server, database: self.database, slot_inventory, stale_after })
     }
 }
 
@@ -55,4 +70,5 @@ pub struct Config {
     pub database: DatabaseSettings,
     /// Live availability.
     pub slot_inventory: creneau_kit::client::GrpcChannel,
+    pub stale_after: std::time::Duration,
 }

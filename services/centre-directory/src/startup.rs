@@ -1,13 +1,20 @@
 //! Building and running the centre-directory server.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use creneau_kit::server::GrpcServer;
+use creneau_kit::client::GrpcChannel;
+use creneau_kit::metrics::Metrics;
+use creneau_kit::server::{GrpcServer, ReadinessCheck};
 use creneau_proto::centre_directory::v1::{FILE_DESCRIPTOR_SET, centre_directory_server::CentreDirectoryServer};
 use creneau_proto::slot_inventory::v1::slot_inventory_client::SlotInventoryClient;
+use sea_orm::DatabaseConnection;
 
+use crate::feeds;
 use crate::grpc::CentreDirectoryService;
+use crate::memory::Memory;
 use crate::settings::{Config, Settings};
 use creneau_kit::entrypoint::ServiceSettings;
 
@@ -15,6 +22,14 @@ pub const SERVICE: &str = "centre-directory";
 
 pub struct Application {
     server: GrpcServer,
+    feeds: Feeds,
+}
+
+/// The background work that keeps memory current.
+struct Feeds {
+    memory: Arc<Memory>,
+    db: DatabaseConnection,
+    slots: SlotInventoryClient<GrpcChannel>,
 }
 
 impl Application {
@@ -24,14 +39,17 @@ impl Application {
 
     pub async fn from_config(config: Config) -> anyhow::Result<Self> {
         let db = creneau_kit::db::connect(&config.database).await.context("connecting to the database")?;
-        let service = CentreDirectoryService::new(db, SlotInventoryClient::new(config.slot_inventory));
+        let memory = Arc::new(Memory::default());
+        let service = CentreDirectoryService::new(db.clone(), memory.clone());
         let server = GrpcServer::bind(&config.server)
             .await
             .with_context(|| format!("binding {}", config.server.address()))?
             .add_service(CentreDirectoryServer::new(service))
             .with_reflection([FILE_DESCRIPTOR_SET])
-            .with_readiness(creneau_kit::db::readiness(&config.database, SERVICE));
-        Ok(Self { server })
+            .with_readiness(readiness(creneau_kit::db::readiness(&config.database, SERVICE), memory.clone()))
+            .with_condition(AVAILABILITY, freshness(memory.clone(), config.stale_after));
+        let feeds = Feeds { memory, db, slots: SlotInventoryClient::new(config.slot_inventory) };
+        Ok(Self { server, feeds })
     }
 
     pub fn port(&self) -> u16 {
@@ -43,6 +61,47 @@ impl Application {
     }
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        self.server.serve(shutdown).await
+        let Feeds { memory, db, slots } = self.feeds;
+        let tasks = [
+            tokio::spawn(feeds::follow_directory(memory.clone(), db)),
+            tokio::spawn(feeds::follow_availability(memory, slots)),
+        ];
+        let result = self.server.serve(shutdown).await;
+        for task in tasks {
+            task.abort();
+        }
+        result
     }
+}
+
+/// The health service name that reports whether availability is fresh.
+pub const AVAILABILITY: &str = "availability";
+
+/// Ready once the database answers, the directory is loaded and a first
+/// availability snapshot is in.
+fn readiness(database: ReadinessCheck, memory: Arc<Memory>) -> ReadinessCheck {
+    Arc::new(move || {
+        let (database, memory) = (database.clone(), memory.clone());
+        Box::pin(async move {
+            database().await?;
+            memory.ready()
+        })
+    })
+}
+
+/// Serving while availability is younger than `stale_after`; its age is
+/// exported either way.
+fn freshness(memory: Arc<Memory>, stale_after: Duration) -> ReadinessCheck {
+    let metrics = Metrics::current();
+    Arc::new(move || {
+        let (memory, metrics) = (memory.clone(), metrics.clone());
+        Box::pin(async move {
+            let age = memory.availability_age(chrono::Utc::now()).ok_or("no availability yet")?;
+            metrics.set_stream_age(AVAILABILITY, age);
+            if age > stale_after {
+                return Err(format!("availability is {:.1} s old", age.as_secs_f64()));
+            }
+            Ok(())
+        })
+    })
 }

@@ -1,13 +1,16 @@
 //! Centre-directory domain: what a centre is, and how a search near a
 //! place is asked and answered.
 
+pub mod availability;
 mod centre;
 mod geo;
 pub mod import;
+pub mod index;
 pub mod search;
 
 pub use centre::{CentreId, NewCentre};
 pub use geo::{BoundingBox, Point, distance_km};
+pub use index::{Directory, Gazetteer};
 pub use search::{Near, RawSearch, SearchQuery, Sort};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +21,6 @@ pub enum DirectoryError {
     UnknownPostcode(String),
     #[error("no published centre with id {0:?}")]
     NotFound(String),
-    #[error("availability unavailable: {0}")]
-    Availability(tonic::Status),
     #[error("storage: {0}")]
     Storage(#[from] sea_orm::DbErr),
 }

@@ -1,13 +1,20 @@
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
+use creneau_kit::vocab::calendar::{day_number, local_day};
 use creneau_kit::vocab::{DoseKind, TimeOfDay, Vaccine};
 
-use super::{DirectoryError, Point};
+use super::availability::{Availability, Filter, Summary};
+use super::index::{Directory, Gazetteer};
+use super::{DirectoryError, NewCentre, Point};
 
 pub const DEFAULT_RADIUS_KM: f64 = 30.0;
 pub const MAX_RADIUS_KM: f64 = 200.0;
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
-const MAX_WINDOW_DAYS: i64 = 62;
+const MAX_WINDOW_DAYS: i32 = 62;
+/// Availability is known this many days ahead (today included).
+pub const HORIZON_DAYS: i32 = 63;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Near {
@@ -24,11 +31,19 @@ pub enum Sort {
     Earliest,
 }
 
-/// Availability is counted over `[from, from + days)`.
+/// Availability is counted over these local days (inclusive), from now on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
-    pub from: DateTime<Utc>,
-    pub days: u32,
+    pub first_day: i32,
+    pub last_day: i32,
+}
+
+impl Window {
+    /// The coming week: today and the six days after.
+    pub fn week(now: DateTime<Utc>) -> Self {
+        let today = local_day(now);
+        Self { first_day: today, last_day: today + 6 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,26 +135,137 @@ impl SearchQuery {
             n => n,
         };
         let page = raw.page.max(1);
-        let from = raw.from.map(|f| date(f, "from")).transpose()?;
-        let to = raw.to.map(|t| date(t, "to")).transpose()?;
-        let start = match from {
-            Some(d) => d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().max(now),
-            None => now,
+        let today = local_day(now);
+        let first_day = match raw.from.map(|f| date(f, "from")).transpose()? {
+            Some(d) => day_number(d).max(today),
+            None => today,
         };
-        let days = match to {
-            None => 7,
-            Some(to) => {
-                let days = (to - start.date_naive()).num_days() + 1;
-                if !(1..=MAX_WINDOW_DAYS).contains(&days) {
-                    return Err(invalid(format!("to must be on or after from, within {MAX_WINDOW_DAYS} days")));
-                }
-                days
-            }
+        let last_day = match raw.to.map(|t| date(t, "to")).transpose()? {
+            Some(d) => day_number(d),
+            None => first_day + 6,
         };
-        let window = Window { from: start, days: days as u32 };
+        if !(1..=MAX_WINDOW_DAYS).contains(&(last_day - first_day + 1)) {
+            return Err(invalid(format!("to must be on or after from, within {MAX_WINDOW_DAYS} days")));
+        }
+        if last_day >= today + HORIZON_DAYS {
+            return Err(invalid(format!("availability is searched within the next {HORIZON_DAYS} days")));
+        }
+        let window = Window { first_day, last_day };
         let dose = text(raw.dose).map(|d| DoseKind::parse(&d).map_err(invalid)).transpose()?;
         let time_of_day = text(raw.time_of_day).map(|t| TimeOfDay::parse(&t).map_err(invalid)).transpose()?;
         Ok(Self { near, radius_km, vaccine, accessible: raw.accessible, sort, limit, page, window, dose, time_of_day })
+    }
+}
+
+/// A centre found, with what the search counted of its availability.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub centre: Arc<NewCentre>,
+    pub distance_km: Option<f64>,
+    pub availability: Summary,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub centres: Vec<Found>,
+    /// Centres matching, over all pages.
+    pub total: u32,
+}
+
+impl SearchQuery {
+    /// Availability over `window`, every vaccine, dose and time of day.
+    pub fn week_filter(window: Window, now: DateTime<Utc>) -> Filter {
+        Filter {
+            first_day: window.first_day,
+            last_day: window.last_day,
+            now: now.timestamp(),
+            vaccine: None,
+            dose: None,
+            time_of_day: None,
+        }
+    }
+
+    /// What availability this search counts.
+    pub fn filter(&self, now: DateTime<Utc>) -> Filter {
+        Filter {
+            first_day: self.window.first_day,
+            last_day: self.window.last_day,
+            now: now.timestamp(),
+            vaccine: self.vaccine,
+            dose: self.dose,
+            time_of_day: self.time_of_day,
+        }
+    }
+
+    /// Runs the search over centres visible at `now`: nearest first (by
+    /// name in a department), or earliest free slot first; then the page.
+    pub fn run(
+        &self,
+        directory: &Directory,
+        places: &Gazetteer,
+        availability: &Availability,
+        now: DateTime<Utc>,
+    ) -> Result<Page, DirectoryError> {
+        let mut found: Vec<(Option<f64>, &Arc<NewCentre>)> = match &self.near {
+            Near::Department(code) => {
+                let mut centres: Vec<_> = directory.in_department(code).iter().map(|c| (None, c)).collect();
+                centres.sort_by(|a, b| a.1.name.cmp(&b.1.name).then_with(|| a.1.id.as_str().cmp(b.1.id.as_str())));
+                centres
+            }
+            near => {
+                let origin = match near {
+                    Near::Point(p) => *p,
+                    Near::Postcode(code) => {
+                        places.postcode(code).ok_or_else(|| DirectoryError::UnknownPostcode(code.clone()))?
+                    }
+                    Near::Commune(name) => {
+                        places.commune(name).ok_or_else(|| invalid(format!("unknown commune {name:?}")))?
+                    }
+                    Near::Department(_) => unreachable!("matched above"),
+                };
+                let mut centres: Vec<_> =
+                    directory.near(origin, self.radius_km).into_iter().map(|(d, c)| (Some(d), c)).collect();
+                centres.sort_by(|a, b| {
+                    a.0.unwrap_or(0.0).total_cmp(&b.0.unwrap_or(0.0)).then_with(|| a.1.id.as_str().cmp(b.1.id.as_str()))
+                });
+                centres
+            }
+        };
+        found.retain(|(_, c)| {
+            c.is_published(now)
+                && self.vaccine.is_none_or(|v| c.vaccines.contains(&v))
+                && self.accessible.is_none_or(|a| c.accessible == a)
+        });
+        let total = found.len() as u32;
+        let filter = self.filter(now);
+        let start = ((self.page - 1) as usize).saturating_mul(self.limit as usize);
+        let page: Vec<Found> = match self.sort {
+            Sort::Distance => found
+                .into_iter()
+                .skip(start)
+                .take(self.limit as usize)
+                .map(|(distance_km, c)| Found {
+                    centre: c.clone(),
+                    distance_km,
+                    availability: availability.summary(c.id.as_str(), &filter),
+                })
+                .collect(),
+            Sort::Earliest => {
+                let mut ranked: Vec<Found> = found
+                    .into_iter()
+                    .map(|(distance_km, c)| Found {
+                        centre: c.clone(),
+                        distance_km,
+                        availability: availability.summary(c.id.as_str(), &filter),
+                    })
+                    .collect();
+                // Centres with a free slot first, earliest first; the rest
+                // keep their order (stable sort).
+                ranked.sort_by_key(|f| f.availability.next_slot.map_or((1, 0), |n| (0, n)));
+                ranked.into_iter().skip(start).take(self.limit as usize).collect()
+            }
+        };
+        Ok(Page { centres: page, total })
     }
 }
 
@@ -156,7 +282,7 @@ mod tests {
         let q = parse(RawSearch { postcode: Some("57000"), vaccine: Some("pfizer"), ..Default::default() }).unwrap();
         assert_eq!(q.near, Near::Postcode("57000".into()));
         assert_eq!((q.radius_km, q.limit, q.page, q.sort), (DEFAULT_RADIUS_KM, DEFAULT_LIMIT, 1, Sort::Distance));
-        assert_eq!(q.window.days, 7);
+        assert_eq!(q.window.last_day - q.window.first_day, 6);
         assert!(parse(RawSearch::default()).is_err());
         assert!(parse(RawSearch { postcode: Some("570"), ..Default::default() }).is_err());
         assert!(parse(RawSearch { postcode: Some("57000"), point: Some((49.0, 6.0)), ..Default::default() }).is_err());
@@ -188,8 +314,13 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(q.window.from.to_rfc3339(), "2026-12-01T00:00:00+00:00");
-        assert_eq!(q.window.days, 3);
+        let first = day_number(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+        assert_eq!(q.window, Window { first_day: first, last_day: first + 2 });
+        // A window that starts in the past starts today.
+        let q = parse(RawSearch { department: Some("57"), from: Some("2026-01-01"), ..Default::default() }).unwrap();
+        assert_eq!(q.window, Window::week("2026-11-26T08:00:00Z".parse().unwrap()));
+        // Beyond what availability is kept for.
+        assert!(parse(RawSearch { department: Some("57"), from: Some("2027-02-20"), ..Default::default() }).is_err());
         assert!(
             parse(RawSearch {
                 department: Some("57"),
@@ -200,5 +331,187 @@ mod tests {
             .is_err()
         );
         assert!(parse(RawSearch { department: Some("57"), to: Some("2027-12-01"), ..Default::default() }).is_err());
+    }
+}
+
+#[cfg(test)]
+mod searching {
+    //! Searches over a small directory in memory, with no database.
+    use std::collections::HashMap;
+
+    use chrono::Duration;
+    use creneau_kit::vocab::calendar::local_day;
+
+    use super::*;
+    use crate::domain::availability::{DayPart, Doses};
+
+    const NOW: &str = "2026-11-26T08:00:00Z";
+
+    fn now() -> DateTime<Utc> {
+        NOW.parse().unwrap()
+    }
+
+    fn centre(id: &str, name: &str, lat: f64, lon: f64, vaccines: &[&str], accessible: bool) -> NewCentre {
+        let vaccines: Vec<String> = vaccines.iter().map(|v| v.to_string()).collect();
+        NewCentre::parse(
+            id,
+            name,
+            "1 rue A",
+            "57000",
+            "Metz",
+            "57",
+            lat,
+            lon,
+            &vaccines,
+            accessible,
+            "",
+            "2026-01-01T00:00:00Z",
+        )
+        .unwrap()
+    }
+
+    /// Metz at the origin; others due east, at about 7.3 km per 0.1° of longitude.
+    fn world() -> (Directory, Gazetteer, Availability) {
+        let metz = Point::new(49.1193, 6.1757).unwrap();
+        let mut d = Directory::default();
+        d.upsert(centre("a-metz", "Zeta", metz.lat, metz.lon, &["pfizer"], true));
+        d.upsert(centre("b-east", "Alpha", metz.lat, metz.lon + 0.1, &["pfizer", "moderna"], false));
+        d.upsert(centre("c-far", "Mu", metz.lat, metz.lon + 0.4, &["moderna"], true));
+        let mut nancy = centre("d-nancy", "Nancy", 48.6921, 6.1844, &["pfizer"], true);
+        nancy.department = "54".into();
+        d.upsert(nancy);
+        let g = Gazetteer::new([
+            ("57000".to_owned(), "57463".to_owned(), "Metz".to_owned(), metz),
+            ("54000".to_owned(), "54395".to_owned(), "Nancy".to_owned(), Point::new(48.6921, 6.1844).unwrap()),
+        ]);
+        let mut a = Availability::default();
+        a.set_doses(HashMap::from([
+            (Vaccine::Pfizer, Doses { second: true, booster: true }),
+            (Vaccine::Moderna, Doses { second: true, booster: false }),
+        ]));
+        let today = local_day(now());
+        let at = |hours: i64| (now() + Duration::hours(hours)).timestamp();
+        let part = |day, vaccine, time_of_day, places_left, next_slot| DayPart {
+            day,
+            vaccine,
+            time_of_day,
+            places_left,
+            next_slot,
+        };
+        a.set("a-metz", vec![part(today + 3, Vaccine::Pfizer, TimeOfDay::Morning, 4, at(72))]);
+        a.set(
+            "b-east",
+            vec![
+                part(today + 1, Vaccine::Moderna, TimeOfDay::Evening, 2, at(34)),
+                part(today + 2, Vaccine::Pfizer, TimeOfDay::Morning, 6, at(48)),
+            ],
+        );
+        a.set("c-far", vec![part(today, Vaccine::Moderna, TimeOfDay::Afternoon, 1, at(5))]);
+        (d, g, a)
+    }
+
+    fn search(raw: RawSearch<'_>) -> Result<Page, DirectoryError> {
+        let (d, g, a) = world();
+        SearchQuery::parse(raw, now())?.run(&d, &g, &a, now())
+    }
+
+    fn ids(page: &Page) -> Vec<&str> {
+        page.centres.iter().map(|f| f.centre.id.as_str()).collect()
+    }
+
+    #[test]
+    fn nearest_first_within_the_radius_with_edges_included() {
+        let page = search(RawSearch { postcode: Some("57000"), radius_km: 10.0, ..Default::default() }).unwrap();
+        assert_eq!(ids(&page), ["a-metz", "b-east"]);
+        assert_eq!(page.total, 2);
+        let east = page.centres[1].distance_km.unwrap();
+        // Exactly at the radius is in; a hair less excludes it.
+        let at_edge = search(RawSearch { postcode: Some("57000"), radius_km: east, ..Default::default() }).unwrap();
+        assert_eq!(ids(&at_edge), ["a-metz", "b-east"]);
+        let inside =
+            search(RawSearch { postcode: Some("57000"), radius_km: east - 0.001, ..Default::default() }).unwrap();
+        assert_eq!(ids(&inside), ["a-metz"]);
+        let wide = search(RawSearch { point: Some((49.1193, 6.1757)), radius_km: 60.0, ..Default::default() }).unwrap();
+        assert_eq!(ids(&wide), ["a-metz", "b-east", "c-far", "d-nancy"]);
+        assert!(matches!(
+            search(RawSearch { postcode: Some("99999"), ..Default::default() }),
+            Err(DirectoryError::UnknownPostcode(_))
+        ));
+        let by_commune = search(RawSearch { commune: Some("NANCY"), radius_km: 5.0, ..Default::default() }).unwrap();
+        assert_eq!(ids(&by_commune), ["d-nancy"]);
+        let by_insee = search(RawSearch { commune: Some("57463"), radius_km: 1.0, ..Default::default() }).unwrap();
+        assert_eq!(ids(&by_insee), ["a-metz"]);
+    }
+
+    #[test]
+    fn filters_narrow_the_centres_and_what_is_counted() {
+        let near = |vaccine, accessible| RawSearch {
+            postcode: Some("57000"),
+            radius_km: 60.0,
+            vaccine,
+            accessible,
+            ..Default::default()
+        };
+        assert_eq!(ids(&search(near(Some("moderna"), None)).unwrap()), ["b-east", "c-far"]);
+        assert_eq!(ids(&search(near(None, Some(false))).unwrap()), ["b-east"]);
+        assert_eq!(ids(&search(near(Some("pfizer"), Some(true))).unwrap()), ["a-metz", "d-nancy"]);
+        let b =
+            |raw: RawSearch<'_>| search(raw).unwrap().centres.into_iter().find(|f| f.centre.id.as_str() == "b-east");
+        let all = b(near(None, None)).unwrap().availability;
+        assert_eq!(all.places_left, 8);
+        assert_eq!(b(near(Some("pfizer"), None)).unwrap().availability.places_left, 6);
+        let evening = RawSearch { time_of_day: Some("evening"), ..near(None, None) };
+        assert_eq!(b(evening).unwrap().availability.places_left, 2);
+        let booster = RawSearch { dose: Some("booster"), ..near(None, None) };
+        assert_eq!(b(booster).unwrap().availability.places_left, 6, "moderna is no booster here");
+        // The window: only tomorrow.
+        let tomorrow = (now() + Duration::days(1)).date_naive().to_string();
+        let one_day = RawSearch { from: Some(&tomorrow), to: Some(&tomorrow), ..near(None, None) };
+        assert_eq!(b(one_day).unwrap().availability.places_left, 2);
+    }
+
+    #[test]
+    fn earliest_first_puts_centres_without_places_last() {
+        let mut raw = RawSearch { postcode: Some("57000"), radius_km: 60.0, sort: "earliest", ..Default::default() };
+        assert_eq!(ids(&search(raw.clone()).unwrap()), ["c-far", "b-east", "a-metz", "d-nancy"]);
+        raw.vaccine = Some("pfizer");
+        assert_eq!(ids(&search(raw).unwrap()), ["b-east", "a-metz", "d-nancy"]);
+    }
+
+    #[test]
+    fn pages_split_the_ranking_and_keep_the_total() {
+        let page = |n| RawSearch { postcode: Some("57000"), radius_km: 60.0, limit: 3, page: n, ..Default::default() };
+        let first = search(page(1)).unwrap();
+        let second = search(page(2)).unwrap();
+        let third = search(page(3)).unwrap();
+        assert_eq!((ids(&first), first.total), (vec!["a-metz", "b-east", "c-far"], 4));
+        assert_eq!((ids(&second), second.total), (vec!["d-nancy"], 4));
+        assert!(third.centres.is_empty());
+        let department = search(RawSearch { department: Some("57"), ..Default::default() }).unwrap();
+        assert_eq!(ids(&department), ["b-east", "c-far", "a-metz"], "by name: Alpha, Mu, Zeta");
+        assert!(search(RawSearch { department: Some("2A"), ..Default::default() }).unwrap().centres.is_empty());
+    }
+
+    #[test]
+    fn publication_and_closing_are_exact_to_the_second() {
+        let (mut d, g, a) = world();
+        let mut later = centre("e-later", "Later", 49.1193, 6.1757, &["pfizer"], true);
+        later.publish_at = now() + Duration::seconds(1);
+        later.closes_at = Some(now() + Duration::seconds(61));
+        d.upsert(later);
+        let query =
+            SearchQuery::parse(RawSearch { postcode: Some("57000"), radius_km: 1.0, ..Default::default() }, now())
+                .unwrap();
+        let at = |d: &Directory, seconds| query.run(d, &g, &a, now() + Duration::seconds(seconds)).unwrap();
+        assert_eq!(ids(&at(&d, 0)), ["a-metz"]);
+        assert_eq!(ids(&at(&d, 1)), ["a-metz", "e-later"]);
+        assert_eq!(ids(&at(&d, 60)), ["a-metz", "e-later"]);
+        assert_eq!(ids(&at(&d, 61)), ["a-metz"]);
+        // Moved away, it leaves its old place.
+        let mut moved = centre("e-later", "Later", 48.6921, 6.1844, &["pfizer"], true);
+        moved.publish_at = now();
+        d.upsert(moved);
+        assert_eq!(ids(&at(&d, 30)), ["a-metz"]);
+        assert_eq!(d.len(), 5);
     }
 }

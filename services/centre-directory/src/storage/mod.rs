@@ -1,37 +1,25 @@
-//! Queries of the centre-directory service. Publication is a timestamp
-//! compared with the clock in every query, so a centre appears exactly at
-//! its publication time without any job having to run.
+//! Storage of the centre-directory service: writes, and the reads that
+//! load the in-memory directory (searches never query the database).
 
 pub mod entities;
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{OnConflict, Query};
+use creneau_kit::db::changes::ChangeFeed;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
-use crate::domain::{BoundingBox, NewCentre, Point};
+use crate::domain::{Gazetteer, NewCentre, Point};
 use entities::{centre, centre_vaccine, postcode};
 
-/// A centre with the vaccines it offers.
-#[derive(Debug, Clone)]
-pub struct CentreRecord {
-    pub centre: centre::Model,
-    pub vaccines: Vec<String>,
-}
-
-pub async fn upsert_centre(db: &DatabaseConnection, c: &NewCentre, now: DateTime<Utc>) -> Result<CentreRecord, DbErr> {
+pub async fn upsert_centre(db: &DatabaseConnection, c: &NewCentre, now: DateTime<Utc>) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     save(&txn, c, now).await?;
-    let stored = centre::Entity::find_by_id(c.id.as_str().to_owned())
-        .one(&txn)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(c.id.as_str().to_owned()))?;
-    txn.commit().await?;
-    Ok(CentreRecord { centre: stored, vaccines: c.vaccines.iter().map(|v| v.code().to_owned()).collect() })
+    txn.commit().await
 }
 
 /// What an import did.
@@ -147,159 +135,90 @@ async fn save(txn: &impl ConnectionTrait, c: &NewCentre, now: DateTime<Utc>) -> 
     Ok(())
 }
 
-/// What ranking a search needs of a centre. A search ranks thousands of
-/// centres but shows a page: only the page is then loaded in full.
-#[derive(Debug, Clone, FromQueryResult)]
-pub struct Candidate {
-    pub id: String,
-    pub lat: f64,
-    pub lon: f64,
-    pub accessible: bool,
+/// Filled by triggers on `centres` (see the migrations).
+pub const CHANGES: ChangeFeed = ChangeFeed { table: "directory_changes", key: "id" };
+
+/// A stored centre as the domain knows it; a row the domain would refuse
+/// (written by hand) is left out with a warning rather than served.
+fn to_domain(row: centre::Model, vaccines: &[String]) -> Option<NewCentre> {
+    let parsed = NewCentre::parse(
+        &row.id,
+        &row.name,
+        &row.address,
+        &row.postcode,
+        &row.city,
+        &row.department,
+        row.lat,
+        row.lon,
+        vaccines,
+        row.accessible,
+        &row.phone,
+        &row.publish_at.to_rfc3339(),
+    );
+    match parsed {
+        Ok(mut centre) => {
+            centre.publish_at = row.publish_at;
+            centre.insee = row.insee;
+            centre.closes_at = row.closes_at;
+            Some(centre)
+        }
+        Err(error) => {
+            tracing::warn!(centre_id = %row.id, %error, "a stored centre is invalid; not served");
+            None
+        }
+    }
 }
 
-fn candidates() -> sea_orm::Select<centre::Entity> {
-    centre::Entity::find()
-        .select_only()
-        .column(centre::Column::Id)
-        .column(centre::Column::Lat)
-        .column(centre::Column::Lon)
-        .column(centre::Column::Accessible)
-}
-
-/// The page's centres in full, in the order of `ids`.
-pub async fn load_page(db: &DatabaseConnection, ids: &[String]) -> Result<Vec<CentreRecord>, DbErr> {
-    let rows = centre::Entity::find().filter(centre::Column::Id.is_in(ids.iter().cloned())).all(db).await?;
-    let mut by_id: HashMap<String, centre::Model> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
-    with_vaccines(db, ids.iter().filter_map(|id| by_id.remove(id)).collect()).await
-}
-
-async fn with_vaccines(db: &DatabaseConnection, centres: Vec<centre::Model>) -> Result<Vec<CentreRecord>, DbErr> {
+async fn with_vaccines(
+    db: &DatabaseConnection,
+    centres: Vec<centre::Model>,
+    all: bool,
+) -> Result<Vec<NewCentre>, DbErr> {
     if centres.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = centre_vaccine::Entity::find()
-        .filter(centre_vaccine::Column::CentreId.is_in(centres.iter().map(|c| c.id.clone())))
-        .all(db)
-        .await?;
+    let mut query = centre_vaccine::Entity::find();
+    if !all {
+        query = query.filter(centre_vaccine::Column::CentreId.is_in(centres.iter().map(|c| c.id.clone())));
+    }
     let mut by_centre: HashMap<String, Vec<String>> = HashMap::new();
-    for row in rows {
+    for row in query.all(db).await? {
         by_centre.entry(row.centre_id).or_default().push(row.vaccine);
     }
     Ok(centres
         .into_iter()
-        .map(|centre| {
-            let mut vaccines = by_centre.remove(&centre.id).unwrap_or_default();
-            vaccines.sort();
-            CentreRecord { centre, vaccines }
+        .filter_map(|row| {
+            let vaccines = by_centre.remove(&row.id).unwrap_or_default();
+            to_domain(row, &vaccines)
         })
         .collect())
 }
 
-fn offers(vaccine: &str) -> sea_orm::sea_query::SimpleExpr {
-    centre::Column::Id.in_subquery(
-        Query::select()
-            .column(centre_vaccine::Column::CentreId)
-            .from(centre_vaccine::Entity)
-            .and_where(centre_vaccine::Column::Vaccine.eq(vaccine))
-            .to_owned(),
-    )
+/// Every centre, published or not.
+pub async fn load_all(db: &DatabaseConnection) -> Result<Vec<NewCentre>, DbErr> {
+    let centres = centre::Entity::find().all(db).await?;
+    with_vaccines(db, centres, true).await
 }
 
-/// Visible to citizens at `now`: published, and not closed yet.
-fn published(now: DateTime<Utc>) -> sea_orm::Condition {
-    sea_orm::Condition::all()
-        .add(centre::Column::PublishAt.lte(now))
-        .add(sea_orm::Condition::any().add(centre::Column::ClosesAt.is_null()).add(centre::Column::ClosesAt.gt(now)))
-}
-
-/// The centre, if it is published at `now`.
-pub async fn find_published(
-    db: &DatabaseConnection,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<CentreRecord>, DbErr> {
-    let found = centre::Entity::find_by_id(id.to_owned()).filter(published(now)).one(db).await?;
-    Ok(with_vaccines(db, found.into_iter().collect()).await?.pop())
-}
-
-/// Published centres inside the box that offer `vaccine` (if given).
-pub async fn published_in_box(
-    db: &DatabaseConnection,
-    area: BoundingBox,
-    vaccine: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Vec<Candidate>, DbErr> {
-    let mut query = candidates()
-        .filter(centre::Column::Lat.between(area.min_lat, area.max_lat))
-        .filter(centre::Column::Lon.between(area.min_lon, area.max_lon))
-        .filter(published(now));
-    if let Some(vaccine) = vaccine {
-        query = query.filter(offers(vaccine));
+/// The centres of `ids` that exist.
+pub async fn load(db: &DatabaseConnection, ids: &[String]) -> Result<Vec<NewCentre>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(500) {
+        let centres = centre::Entity::find().filter(centre::Column::Id.is_in(chunk.iter().cloned())).all(db).await?;
+        found.extend(with_vaccines(db, centres, false).await?);
     }
-    query.into_model::<Candidate>().all(db).await
+    Ok(found)
 }
 
-/// Where a postcode is: the first commune it serves.
-pub async fn locate_postcode(db: &DatabaseConnection, code: &str) -> Result<Option<Point>, DbErr> {
-    let row = postcode::Entity::find()
-        .filter(postcode::Column::Postcode.eq(code))
+/// Where postcodes and communes are: a postcode at its first commune, a
+/// commune name at its first postcode.
+pub async fn gazetteer(db: &DatabaseConnection) -> Result<Gazetteer, DbErr> {
+    let rows = postcode::Entity::find()
+        .order_by_asc(postcode::Column::Postcode)
         .order_by_asc(postcode::Column::Insee)
-        .one(db)
-        .await?;
-    Ok(row.and_then(|r| Point::new(r.lat, r.lon)))
-}
-
-/// Where a commune is, by INSEE code or by name (any case).
-pub async fn locate_commune(db: &DatabaseConnection, commune: &str) -> Result<Option<Point>, DbErr> {
-    use sea_orm::sea_query::{Expr, ExprTrait, Func};
-    // INSEE codes: five digits, or 2A/2B and three digits in Corsica.
-    let by_code = commune.len() == 5
-        && commune.is_ascii()
-        && (commune[..2].bytes().all(|b| b.is_ascii_digit())
-            || ["2A", "2B"].contains(&&commune[..2].to_uppercase()[..]))
-        && commune[2..].bytes().all(|b| b.is_ascii_digit());
-    let query = if by_code {
-        postcode::Entity::find().filter(postcode::Column::Insee.eq(commune.to_uppercase()))
-    } else {
-        postcode::Entity::find()
-            .filter(Expr::expr(Func::lower(Expr::col(postcode::Column::City))).eq(commune.to_lowercase()))
-    };
-    let row = query.order_by_asc(postcode::Column::Postcode).one(db).await?;
-    Ok(row.and_then(|r| Point::new(r.lat, r.lon)))
-}
-
-/// Published centres of a department that offer `vaccine` (if given).
-pub async fn published_in_department(
-    db: &DatabaseConnection,
-    department: &str,
-    vaccine: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Vec<Candidate>, DbErr> {
-    let mut query =
-        candidates().filter(centre::Column::Department.eq(department.to_uppercase())).filter(published(now));
-    if let Some(vaccine) = vaccine {
-        query = query.filter(offers(vaccine));
-    }
-    query.order_by_asc(centre::Column::Name).limit(MAX_CANDIDATES).into_model::<Candidate>().all(db).await
-}
-
-/// At most this many centres are ranked per search: slot-inventory
-/// answers availability for up to 500 centres a call.
-pub const MAX_CANDIDATES: u64 = 500;
-
-/// Published centres in id order after `after`, at most `limit`.
-pub async fn published_page(
-    db: &DatabaseConnection,
-    after: &str,
-    limit: u64,
-    now: DateTime<Utc>,
-) -> Result<Vec<CentreRecord>, DbErr> {
-    let centres = centre::Entity::find()
-        .filter(published(now))
-        .filter(centre::Column::Id.gt(after))
-        .order_by_asc(centre::Column::Id)
-        .limit(limit)
         .all(db)
         .await?;
-    with_vaccines(db, centres).await
+    Ok(Gazetteer::new(
+        rows.into_iter().filter_map(|r| Point::new(r.lat, r.lon).map(|p| (r.postcode, r.insee, r.city, p))),
+    ))
 }

@@ -5,3 +5,4 @@ mod helpers;
 mod import;
 mod publication;
 mod search;
+mod stream;
