@@ -103,6 +103,7 @@ impl TestPlatform {
             .await
             .unwrap()
             .into_inner();
+        settled(&mut centres).await;
         created.slots.into_iter().map(|s| s.id).collect()
     }
 
@@ -181,4 +182,21 @@ pub fn booking_body(slot_id: &str, attestation: &str, first: &str, last: &str, b
             "phone": null
         }
     })
+}
+
+/// Waits until the directory's availability is as of a moment after now,
+/// so that what was written before shows in searches.
+pub async fn settled(centres: &mut CentreDirectoryClient<tonic::transport::Channel>) {
+    use creneau_proto::centre_directory::v1::{SearchCentresRequest, search_centres_request::Near};
+    let written = Utc::now();
+    let probe = SearchCentresRequest { near: Some(Near::Department("99".into())), ..Default::default() };
+    for _ in 0..500 {
+        let found = centres.search_centres(probe.clone()).await.unwrap().into_inner();
+        let as_of = found.availability_as_of.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        if as_of.is_some_and(|t| t > written) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("availability did not catch up within 5 s");
 }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use creneau_kit::attestation::Signer;
@@ -118,7 +119,18 @@ pub struct Platform {
     replicas: Vec<ReplicaSlot>,
 }
 
+/// A port free now, chosen below the range the system hands out to
+/// outgoing connections (32768 and up on Linux): services start one after
+/// another, and a port picked from that range can be taken meanwhile by
+/// any process's connection.
 fn free_port(host: &str) -> anyhow::Result<u16> {
+    use rand::Rng;
+    for _ in 0..100 {
+        let port = rand::rng().random_range(20_000..32_000);
+        if std::net::TcpListener::bind((host, port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = std::net::TcpListener::bind((host, 0)).with_context(|| format!("binding {host}:0"))?;
     Ok(listener.local_addr()?.port())
 }
@@ -170,6 +182,11 @@ impl Platform {
                 platform.start_service(service).await?;
             }
         }
+        // The directory answers from memory: it serves once that is loaded.
+        let directory = platform.grpc_url("centre-directory");
+        creneau_kit::client::wait_until_serving(&directory, Duration::from_secs(120))
+            .await
+            .map_err(anyhow::Error::msg)?;
         Ok(platform)
     }
 
@@ -356,9 +373,7 @@ impl Platform {
                     server: server(c, port),
                     database: c.databases.settings_for(service),
                     telemetry: TelemetrySettings::default(),
-                    centre_directory: creneau_centre_directory::CentreDirectorySettings {
-                        slot_inventory_url: self.slot_inventory_url(),
-                    },
+                    centre_directory: creneau_centre_directory::CentreDirectorySettings::new(self.slot_inventory_url()),
                 };
                 let app = creneau_centre_directory::Application::build(settings).await?;
                 let port = app.port();

@@ -80,6 +80,20 @@ pub struct CentreList {
     /// Centres matching over all pages.
     total: u32,
     page: u32,
+    /// Only when the availability shown is older than it should be (the
+    /// directory lost its stream): how old, so nobody trusts it blindly.
+    /// Fresh answers leave it out, so that their bytes, and their ETag,
+    /// only change when the answer does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    availability_as_of: Option<String>,
+}
+
+/// Availability at most this old is fresh (it follows bookings within a second).
+const FRESH: chrono::Duration = chrono::Duration::seconds(3);
+
+fn stale(as_of: Option<String>) -> Option<String> {
+    let at = chrono::DateTime::parse_from_rfc3339(as_of.as_deref()?).ok()?;
+    (chrono::Utc::now().signed_duration_since(at) > FRESH).then_some(as_of?)
 }
 
 #[tracing::instrument(skip_all)]
@@ -115,7 +129,12 @@ pub async fn search(
         time_of_day: p.time_of_day,
     });
     let found = state.backends.centres.clone().search_centres(request).await?.into_inner();
-    let list = CentreList { centres: found.centres.into_iter().map(Centre::from).collect(), total: found.total, page };
+    let list = CentreList {
+        centres: found.centres.into_iter().map(Centre::from).collect(),
+        total: found.total,
+        page,
+        availability_as_of: stale(found.availability_as_of),
+    };
     Ok(caching::live_json(&headers, &list))
 }
 
