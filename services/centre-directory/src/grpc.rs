@@ -11,14 +11,14 @@ use tonic::{Request, Response, Status};
 
 use creneau_kit::vocab::Vaccine;
 
-use crate::domain::availability::Summary;
+use crate::domain::availability::{DayPart, Summary};
 use crate::domain::search::Window;
 use crate::domain::{CentreId, DirectoryError, NewCentre, RawSearch, SearchQuery, import};
 use crate::memory::Memory;
 use crate::storage;
 
 /// The national file is a few MiB.
-const MAX_IMPORT_BYTES: usize = 32 << 20;
+pub(crate) const MAX_IMPORT_BYTES: usize = 32 << 20;
 
 pub struct CentreDirectoryService {
     db: DatabaseConnection,
@@ -74,7 +74,28 @@ fn to_pb(c: &NewCentre, distance: Option<f64>, availability: Summary) -> pb::Cen
         available_slots_7d: availability.places_left,
         closes_at: c.closes_at.map(|t| t.to_rfc3339()),
         insee: c.insee.clone(),
+        days: Vec::new(),
     }
+}
+
+/// Open data publishes two weeks.
+const OPEN_DATA_DAYS: i32 = 14;
+
+fn days_to_pb(parts: &[DayPart], now: DateTime<Utc>) -> Vec<pb::DayAvailability> {
+    let today = creneau_kit::vocab::calendar::local_day(now);
+    parts
+        .iter()
+        .filter(|p| (today..today + OPEN_DATA_DAYS).contains(&p.day) && p.next_slot > now.timestamp())
+        .filter_map(|p| {
+            Some(pb::DayAvailability {
+                date: creneau_kit::vocab::calendar::date_of_day(p.day)?.to_string(),
+                vaccine: p.vaccine.code().to_owned(),
+                time_of_day: p.time_of_day.code().to_owned(),
+                places_left: p.places_left,
+                next_slot: instant(p.next_slot)?,
+            })
+        })
+        .collect()
 }
 
 #[tonic::async_trait]
@@ -154,7 +175,10 @@ impl CentreDirectory for CentreDirectoryService {
             .after(&r.page_token)
             .filter(|c| c.is_published(now))
             .take(size as usize)
-            .map(|c| to_pb(c, None, availability.summary(c.id.as_str(), &filter)))
+            .map(|c| pb::Centre {
+                days: days_to_pb(availability.parts(c.id.as_str()), now),
+                ..to_pb(c, None, availability.summary(c.id.as_str(), &filter))
+            })
             .collect();
         let next_page_token = if page.len() == size as usize {
             page.last().map(|c| c.id.clone()).unwrap_or_default()

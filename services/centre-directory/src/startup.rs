@@ -44,7 +44,9 @@ impl Application {
         let server = GrpcServer::bind(&config.server)
             .await
             .with_context(|| format!("binding {}", config.server.address()))?
-            .add_service(CentreDirectoryServer::new(service))
+            .add_service(
+                CentreDirectoryServer::new(service).max_decoding_message_size(crate::grpc::MAX_IMPORT_BYTES + 1024),
+            )
             .with_reflection([FILE_DESCRIPTOR_SET])
             .with_readiness(readiness(creneau_kit::db::readiness(&config.database, SERVICE), memory.clone()))
             .with_condition(AVAILABILITY, freshness(memory.clone(), config.stale_after));

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use creneau_kit::vocab::{DoseKind, TimeOfDay, Vaccine};
 
 /// Places left at a centre on a day, for a vaccine, in a part of the day.
@@ -48,8 +50,10 @@ pub struct Summary {
 
 #[derive(Debug, Default)]
 pub struct Availability {
-    centres: HashMap<String, Box<[DayPart]>>,
-    doses: HashMap<Vaccine, Doses>,
+    /// Looked up for every centre a search ranks: a fast hash of the id.
+    centres: FxHashMap<String, Box<[DayPart]>>,
+    /// By position in `Vaccine::ALL`: asked for every part a search counts.
+    doses: [Doses; Vaccine::ALL.len()],
 }
 
 impl Availability {
@@ -69,7 +73,7 @@ impl Availability {
     }
 
     pub fn set_doses(&mut self, doses: HashMap<Vaccine, Doses>) {
-        self.doses = doses;
+        self.doses = Vaccine::ALL.map(|v| doses.get(&v).copied().unwrap_or_default());
     }
 
     pub fn centres(&self) -> usize {
@@ -77,12 +81,17 @@ impl Availability {
     }
 
     fn given_for(&self, vaccine: Vaccine, dose: Option<DoseKind>) -> bool {
-        let doses = self.doses.get(&vaccine).copied().unwrap_or_default();
+        let doses = Vaccine::ALL.iter().position(|v| *v == vaccine).map_or_else(Doses::default, |i| self.doses[i]);
         match dose {
             None | Some(DoseKind::First) => true,
             Some(DoseKind::Second) => doses.second,
             Some(DoseKind::Booster) => doses.booster,
         }
+    }
+
+    /// All that is known of a centre.
+    pub fn parts(&self, centre: &str) -> &[DayPart] {
+        self.centres.get(centre).map_or(&[], |parts| parts)
     }
 
     pub fn summary(&self, centre: &str, filter: &Filter) -> Summary {

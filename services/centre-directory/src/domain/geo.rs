@@ -12,7 +12,7 @@ impl Point {
     }
 }
 
-const EARTH_RADIUS_KM: f64 = 6371.0088;
+pub(super) const EARTH_RADIUS_KM: f64 = 6371.0088;
 
 /// Great-circle distance (haversine).
 pub fn distance_km(a: Point, b: Point) -> f64 {

@@ -4,9 +4,13 @@
 //! a search at any instant sees exactly those visible then.
 
 use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+
+use creneau_kit::vocab::Vaccine;
 
 use super::{BoundingBox, NewCentre, Point};
 
@@ -58,11 +62,79 @@ impl Gazetteer {
     }
 }
 
+fn unit(p: Point) -> [f64; 3] {
+    let (lat, lon) = (p.lat.to_radians(), p.lon.to_radians());
+    [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+fn by_name(c: &NewCentre) -> (&str, &str) {
+    (&c.name, c.id.as_str())
+}
+
+/// What a search asks of every candidate, kept beside it in the grid: a
+/// wide search weighs tens of thousands of centres, and reading each from
+/// its own allocation would cost more than the arithmetic.
+#[derive(Debug, Clone)]
+struct Located {
+    unit: [f64; 3],
+    /// Unix seconds.
+    visible_from: i64,
+    visible_until: i64,
+    accessible: bool,
+    /// Bit `i`: offers `Vaccine::ALL[i]`.
+    vaccines: u8,
+    centre: Arc<NewCentre>,
+}
+
+impl Located {
+    fn of(centre: &Arc<NewCentre>) -> Self {
+        let vaccines = Vaccine::ALL
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| centre.vaccines.contains(v))
+            .fold(0u8, |bits, (i, _)| bits | 1 << i);
+        Self {
+            unit: unit(centre.location),
+            visible_from: centre.publish_at.timestamp(),
+            visible_until: centre.closes_at.map_or(i64::MAX, |t| t.timestamp()),
+            accessible: centre.accessible,
+            vaccines,
+            centre: centre.clone(),
+        }
+    }
+}
+
+/// Which centres a search wants: visible at `now` (unix seconds), offering
+/// the vaccine, with or without step-free access.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted {
+    pub now: i64,
+    pub vaccine: Option<Vaccine>,
+    pub accessible: Option<bool>,
+}
+
+impl Wanted {
+    fn admits(&self, c: &Located) -> bool {
+        c.visible_from <= self.now
+            && self.now < c.visible_until
+            && self.accessible.is_none_or(|a| a == c.accessible)
+            && self
+                .vaccine
+                .is_none_or(|v| Vaccine::ALL.iter().position(|x| *x == v).is_some_and(|i| c.vaccines & (1 << i) != 0))
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Directory {
     by_id: BTreeMap<String, Arc<NewCentre>>,
-    grid: HashMap<Cell, Vec<Arc<NewCentre>>>,
-    departments: HashMap<String, Vec<Arc<NewCentre>>>,
+    grid: FxHashMap<Cell, Vec<Located>>,
+    /// Each department's centres by name (then id): the order its
+    /// searches list them in.
+    departments: FxHashMap<String, Vec<Located>>,
 }
 
 impl Directory {
@@ -78,8 +150,11 @@ impl Directory {
     pub fn upsert(&mut self, centre: NewCentre) {
         self.remove(centre.id.as_str());
         let centre = Arc::new(centre);
-        self.grid.entry(cell_of(centre.location)).or_default().push(centre.clone());
-        self.departments.entry(centre.department.to_uppercase()).or_default().push(centre.clone());
+        let located = Located::of(&centre);
+        self.grid.entry(cell_of(centre.location)).or_default().push(located.clone());
+        let department = self.departments.entry(centre.department.to_uppercase()).or_default();
+        let at = department.partition_point(|c| by_name(&c.centre) < by_name(&centre));
+        department.insert(at, located);
         self.by_id.insert(centre.id.as_str().to_owned(), centre);
     }
 
@@ -87,14 +162,14 @@ impl Directory {
         let Some(old) = self.by_id.remove(id) else { return };
         let cell = cell_of(old.location);
         if let Some(centres) = self.grid.get_mut(&cell) {
-            centres.retain(|c| c.id.as_str() != id);
+            centres.retain(|c| c.centre.id.as_str() != id);
             if centres.is_empty() {
                 self.grid.remove(&cell);
             }
         }
         let department = old.department.to_uppercase();
         if let Some(centres) = self.departments.get_mut(&department) {
-            centres.retain(|c| c.id.as_str() != id);
+            centres.retain(|c| c.centre.id.as_str() != id);
             if centres.is_empty() {
                 self.departments.remove(&department);
             }
@@ -111,28 +186,48 @@ impl Directory {
         self.by_id.range::<str, _>((Excluded(after), Unbounded)).map(|(_, c)| c)
     }
 
-    /// Centres within `radius_km` of `origin`, with their distance.
-    pub fn near(&self, origin: Point, radius_km: f64) -> Vec<(f64, &Arc<NewCentre>)> {
-        let area = BoundingBox::around(origin, radius_km);
+    /// Centres `wanted` within `radius_km` of `origin`, each with how
+    /// close it is (the larger, the nearer), in no particular order.
+    pub fn near(&self, origin: Point, radius_km: f64, wanted: Wanted) -> Vec<(f64, &Arc<NewCentre>)> {
+        // A circle on the sphere bulges past the box's longitudes by a
+        // fraction of a percent: the margin keeps its edge in.
+        let area = BoundingBox::around(origin, radius_km * 1.01 + 0.01);
         let (low, high) = (
             cell_of(Point { lat: area.min_lat, lon: area.min_lon }),
             cell_of(Point { lat: area.max_lat, lon: area.max_lon }),
         );
+        // On the unit sphere, the closer two points the larger the dot
+        // product of their vectors: ranking and the radius need no
+        // trigonometry per centre. Only a centre within a hair of the
+        // radius is decided by the exact distance.
+        let from = unit(origin);
+        let at_radius = (radius_km / super::geo::EARTH_RADIUS_KM).cos();
         let mut found = Vec::new();
         for lat in low.0..=high.0 {
             for lon in low.1..=high.1 {
-                for centre in self.grid.get(&(lat, lon)).into_iter().flatten() {
-                    let d = super::distance_km(origin, centre.location);
-                    if d <= radius_km {
-                        found.push((d, centre));
+                for c in self.grid.get(&(lat, lon)).into_iter().flatten() {
+                    let closeness = dot(from, c.unit);
+                    if closeness < at_radius - 1e-9 || !wanted.admits(c) {
+                        continue;
                     }
+                    if closeness - at_radius < 1e-9 && super::distance_km(origin, c.centre.location) > radius_km {
+                        continue;
+                    }
+                    found.push((closeness, &c.centre));
                 }
             }
         }
         found
     }
 
-    pub fn in_department(&self, code: &str) -> &[Arc<NewCentre>] {
-        self.departments.get(&code.to_uppercase()).map_or(&[], Vec::as_slice)
+    /// A department's centres `wanted`, by name.
+    pub fn in_department(&self, code: &str, wanted: Wanted) -> Vec<&Arc<NewCentre>> {
+        self.departments
+            .get(&code.to_uppercase())
+            .into_iter()
+            .flatten()
+            .filter(|c| wanted.admits(c))
+            .map(|c| &c.centre)
+            .collect()
     }
 }

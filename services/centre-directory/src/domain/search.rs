@@ -1,3 +1,4 @@
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -5,7 +6,7 @@ use creneau_kit::vocab::calendar::{day_number, local_day};
 use creneau_kit::vocab::{DoseKind, TimeOfDay, Vaccine};
 
 use super::availability::{Availability, Filter, Summary};
-use super::index::{Directory, Gazetteer};
+use super::index::{Directory, Gazetteer, Wanted};
 use super::{DirectoryError, NewCentre, Point};
 
 pub const DEFAULT_RADIUS_KM: f64 = 30.0;
@@ -206,11 +207,12 @@ impl SearchQuery {
         availability: &Availability,
         now: DateTime<Utc>,
     ) -> Result<Page, DirectoryError> {
-        let mut found: Vec<(Option<f64>, &Arc<NewCentre>)> = match &self.near {
+        // Candidates with how close they are (1 in a department, where the
+        // order is by name).
+        let wanted = Wanted { now: now.timestamp(), vaccine: self.vaccine, accessible: self.accessible };
+        let (origin, found): (Option<Point>, Vec<Candidate<'_>>) = match &self.near {
             Near::Department(code) => {
-                let mut centres: Vec<_> = directory.in_department(code).iter().map(|c| (None, c)).collect();
-                centres.sort_by(|a, b| a.1.name.cmp(&b.1.name).then_with(|| a.1.id.as_str().cmp(b.1.id.as_str())));
-                centres
+                (None, directory.in_department(code, wanted).into_iter().map(|c| (1.0, c)).collect())
             }
             near => {
                 let origin = match near {
@@ -223,50 +225,61 @@ impl SearchQuery {
                     }
                     Near::Department(_) => unreachable!("matched above"),
                 };
-                let mut centres: Vec<_> =
-                    directory.near(origin, self.radius_km).into_iter().map(|(d, c)| (Some(d), c)).collect();
-                centres.sort_by(|a, b| {
-                    a.0.unwrap_or(0.0).total_cmp(&b.0.unwrap_or(0.0)).then_with(|| a.1.id.as_str().cmp(b.1.id.as_str()))
-                });
-                centres
+                (Some(origin), directory.near(origin, self.radius_km, wanted))
             }
         };
-        found.retain(|(_, c)| {
-            c.is_published(now)
-                && self.vaccine.is_none_or(|v| c.vaccines.contains(&v))
-                && self.accessible.is_none_or(|a| c.accessible == a)
-        });
         let total = found.len() as u32;
         let filter = self.filter(now);
         let start = ((self.page - 1) as usize).saturating_mul(self.limit as usize);
+        let limit = self.limit as usize;
+        // Nearest first, then by name (departments), then by id.
+        let order = |a: &Candidate<'_>, b: &Candidate<'_>| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| if origin.is_none() { a.1.name.cmp(&b.1.name) } else { Ordering::Equal })
+                .then_with(|| a.1.id.as_str().cmp(b.1.id.as_str()))
+        };
+        let found_one = |c: &Arc<NewCentre>| Found {
+            centre: c.clone(),
+            distance_km: origin.map(|o| super::distance_km(o, c.location)),
+            availability: availability.summary(c.id.as_str(), &filter),
+        };
         let page: Vec<Found> = match self.sort {
-            Sort::Distance => found
-                .into_iter()
-                .skip(start)
-                .take(self.limit as usize)
-                .map(|(distance_km, c)| Found {
-                    centre: c.clone(),
-                    distance_km,
-                    availability: availability.summary(c.id.as_str(), &filter),
-                })
-                .collect(),
+            Sort::Distance => page_of(found, start, limit, order).into_iter().map(|(_, c)| found_one(c)).collect(),
             Sort::Earliest => {
-                let mut ranked: Vec<Found> = found
+                let ranked: Vec<(Option<i64>, Candidate<'_>)> = found
                     .into_iter()
-                    .map(|(distance_km, c)| Found {
-                        centre: c.clone(),
-                        distance_km,
-                        availability: availability.summary(c.id.as_str(), &filter),
-                    })
+                    .map(|candidate| (availability.summary(candidate.1.id.as_str(), &filter).next_slot, candidate))
                     .collect();
-                // Centres with a free slot first, earliest first; the rest
-                // keep their order (stable sort).
-                ranked.sort_by_key(|f| f.availability.next_slot.map_or((1, 0), |n| (0, n)));
-                ranked.into_iter().skip(start).take(self.limit as usize).collect()
+                // Centres with a free slot first, earliest first; then as
+                // by distance.
+                let earliest = |a: &(Option<i64>, Candidate<'_>), b: &(Option<i64>, Candidate<'_>)| {
+                    let key = |n: Option<i64>| n.map_or((1, 0), |n| (0, n));
+                    key(a.0).cmp(&key(b.0)).then_with(|| order(&a.1, &b.1))
+                };
+                page_of(ranked, start, limit, earliest).into_iter().map(|(_, (_, c))| found_one(c)).collect()
             }
         };
         Ok(Page { centres: page, total })
     }
+}
+
+/// A centre found, with how close it is (the larger, the nearer).
+type Candidate<'a> = (f64, &'a Arc<NewCentre>);
+
+/// Items `start..start + limit` of the ranking `order`, without ranking
+/// them all: a wide search finds thousands of centres and shows twenty.
+fn page_of<T>(mut items: Vec<T>, start: usize, limit: usize, order: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
+    let end = start.saturating_add(limit).min(items.len());
+    if start >= end {
+        return Vec::new();
+    }
+    if end < items.len() {
+        items.select_nth_unstable_by(end - 1, &order);
+        items.truncate(end);
+    }
+    items.sort_by(&order);
+    items.drain(..start);
+    items
 }
 
 #[cfg(test)]
