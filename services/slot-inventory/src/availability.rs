@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, mpsc};
 use tonic::Status;
 
 use crate::domain::availability::{DayPart, next_expiry, summarise};
+use crate::slot_lists::SlotLists;
 use crate::storage::{self, VaccineCatalogue};
 
 /// How far ahead availability is streamed: the longest search window.
@@ -30,11 +31,15 @@ const RECONCILE: Duration = Duration::from_secs(600);
 /// Updates kept for subscribers that resume.
 const KEEP_UPDATES: usize = 4096;
 const CENTRES_PER_QUERY: usize = 500;
-const CENTRES_PER_MESSAGE: usize = 1000;
+/// Messages stay far below gRPC's default 4 MiB limit even for centres
+/// with two months of slots.
+const CENTRES_PER_MESSAGE: usize = 200;
 
 #[derive(Clone)]
 pub struct AvailabilityStream {
     shared: Arc<Shared>,
+    /// Slot lists, dropped as their centres change.
+    pub(crate) slot_lists: SlotLists,
 }
 
 struct Shared {
@@ -92,6 +97,7 @@ impl AvailabilityStream {
                 updates,
                 closed: tokio::sync::watch::Sender::new(false),
             }),
+            slot_lists: SlotLists::default(),
         }
     }
 
@@ -175,18 +181,25 @@ impl AvailabilityStream {
         if changed.is_empty() && vaccines.is_none() {
             return;
         }
-        state.sequence += 1;
-        let mut update = self.message(&state, Kind::Delta, changed);
-        if let Some(vaccines) = vaccines {
-            state.vaccines = vaccines.clone();
-            update.vaccines = vaccines;
+        let mut vaccines = vaccines;
+        let mut chunks: Vec<Vec<pb::CentreDays>> = changed.chunks(CENTRES_PER_MESSAGE).map(<[_]>::to_vec).collect();
+        if chunks.is_empty() {
+            chunks.push(Vec::new());
         }
-        let update = Arc::new(update);
-        state.recent.push_back(update.clone());
-        if state.recent.len() > KEEP_UPDATES {
-            state.recent.pop_front();
+        for centres in chunks {
+            state.sequence += 1;
+            let mut update = self.message(&state, Kind::Delta, centres);
+            if let Some(vaccines) = vaccines.take() {
+                state.vaccines = vaccines.clone();
+                update.vaccines = vaccines;
+            }
+            let update = Arc::new(update);
+            state.recent.push_back(update.clone());
+            if state.recent.len() > KEEP_UPDATES {
+                state.recent.pop_front();
+            }
+            let _ = self.shared.updates.send(update);
         }
-        let _ = self.shared.updates.send(update);
     }
 
     /// A subscriber's stream: a snapshot or what it missed, then every
@@ -334,6 +347,7 @@ impl Follower {
         }
         let now = Utc::now();
         let mut dirty = self.tail.next(db).await?;
+        stream.slot_lists.invalidate(&dirty);
         while let Some(Reverse((at, _))) = self.expiries.peek()
             && *at <= now.timestamp()
         {

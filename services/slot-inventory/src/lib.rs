@@ -10,6 +10,7 @@ pub mod relay;
 #[cfg(feature = "test-util")]
 pub mod scenarios;
 pub mod settings;
+mod slot_lists;
 mod startup;
 pub mod storage;
 

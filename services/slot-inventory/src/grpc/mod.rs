@@ -17,6 +17,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::availability::AvailabilityStream;
 use crate::domain::{BookingError, SlotWindow};
+use crate::slot_lists::ListKey;
 use crate::storage::{self, BookingView, SlotView};
 
 pub use crate::settings::Lifetimes;
@@ -125,10 +126,18 @@ impl SlotInventory for SlotInventoryService {
         let now = Utc::now();
         let centre_id = Id::parse(&r.centre_id, "centre_id").map_err(invalid)?;
         let window = SlotWindow::parse(&r.from, r.days, now.date_naive()).map_err(to_status)?;
+        let key = ListKey { start: window.start, end: window.end, available_only: r.available_only };
+        let cache = &self.availability.slot_lists;
+        if let Some(list) = cache.get(centre_id.as_str(), &key) {
+            return Ok(Response::new((*list).clone()));
+        }
+        let read_at = std::time::Instant::now();
         let slots = storage::list_slots(&self.db, centre_id.as_str(), window, r.available_only, now)
             .await
             .map_err(db_status)?;
-        Ok(Response::new(pb::ListSlotsResponse { slots: slots.into_iter().map(slot_to_pb).collect() }))
+        let list = Arc::new(pb::ListSlotsResponse { slots: slots.into_iter().map(slot_to_pb).collect() });
+        cache.put(centre_id.as_str(), key, read_at, list.clone());
+        Ok(Response::new(Arc::unwrap_or_clone(list)))
     }
 
     #[tracing::instrument(skip_all)]
