@@ -1,5 +1,5 @@
-//! `creneau-bench`: booking throughput against pgbench, search latency,
-//! and the concurrency soak.
+//! `creneau-bench`: booking throughput against pgbench, search latency
+//! and freshness, and the concurrency soak.
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +17,9 @@ struct Cli {
 enum Command {
     /// Booking throughput and latency: gRPC Book vs the same SQL in pgbench.
     Booking(creneau_integration_tests::bench::booking::Options),
+    /// How soon search stops offering a place just taken, under a steady
+    /// booking load.
+    Freshness(creneau_integration_tests::bench::freshness::Options),
     /// Search latency through the gateway at thousands of centres.
     Search(creneau_integration_tests::bench::search::Options),
     /// The concurrency scenarios again and again, invariants checked after
@@ -28,6 +31,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Booking(options) => creneau_integration_tests::bench::booking::run(options).await,
+        Command::Freshness(options) => creneau_integration_tests::bench::freshness::run(options).await,
         Command::Search(options) => creneau_integration_tests::bench::search::run(options).await,
         Command::Soak(options) => creneau_integration_tests::bench::soak::run(options).await,
     }
