@@ -114,6 +114,8 @@ centreDirectory:
   database: true
   peers:
     SLOT_INVENTORY_URL: slotInventory
+  settings:
+    AVAILABILITY_STALE_AFTER_MS: availability.staleAfterMs
 slotInventory:
   name: slot-inventory
   section: SLOT_INVENTORY
