@@ -240,7 +240,12 @@ async fn the_open_data_feed_parses_back() {
         201
     );
 
-    // The feed is rebuilt in the background every ten seconds.
+    // The feed is rebuilt in the background every ten seconds, from the
+    // directory's availability, which follows the booking within a second.
+    let mut directory = creneau_proto::centre_directory::v1::centre_directory_client::CentreDirectoryClient::new(
+        creneau_kit::testing::channel(p.platform.port("centre-directory")).await,
+    );
+    crate::helpers::settled(&mut directory).await;
     let booked_at = chrono::Utc::now();
     let manifest_url = p.url("/api/v1/open-data/$bulk-publish");
     loop {

@@ -122,12 +122,16 @@ pub struct Platform {
 /// A port free now, chosen below the range the system hands out to
 /// outgoing connections (32768 and up on Linux): services start one after
 /// another, and a port picked from that range can be taken meanwhile by
-/// any process's connection.
+/// any process's connection. Never the same twice in a process, where
+/// platforms may start side by side.
 fn free_port(host: &str) -> anyhow::Result<u16> {
     use rand::Rng;
-    for _ in 0..100 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..1000 {
         let port = rand::rng().random_range(20_000..32_000);
-        if std::net::TcpListener::bind((host, port)).is_ok() {
+        if !given.contains(&port) && std::net::TcpListener::bind((host, port)).is_ok() {
+            given.push(port);
             return Ok(port);
         }
     }

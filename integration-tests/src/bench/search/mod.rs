@@ -55,13 +55,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     }
     // Before minutes of import, not after.
     nginx::binary()?;
-    let name = format!("creneau_bench_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(format!("{}/postgres", o.postgres)).await.context("connecting to PostgreSQL")?;
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
-    let url = format!("{}/{name}", o.postgres);
-    let result = bench(&o, &url).await;
-    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
-    result
+    let o = &o;
+    super::on_scratch_database(&o.postgres, |url| async move { bench(o, &url).await }).await
 }
 
 async fn bench(o: &Options, url: &str) -> anyhow::Result<()> {

@@ -42,6 +42,13 @@ impl SlotInventoryService {
         Self { db, verifier, relay_wakeup, lifetimes, vaccines: storage::VaccineCatalogue::default(), availability }
     }
 
+    /// A citizen who booked here sees it in the slot lists this replica
+    /// answers next; other replicas drop theirs within a tenth of a second.
+    fn seen(&self, booking: pb::Booking) -> pb::Booking {
+        self.availability.slot_lists.invalidate(booking.appointments.iter().map(|a| &a.centre_id));
+        booking
+    }
+
     async fn vaccines(&self) -> Result<Arc<storage::Vaccines>, Status> {
         self.vaccines.current(&self.db).await.map_err(db_status)
     }
@@ -142,7 +149,7 @@ impl SlotInventory for SlotInventoryService {
 
     #[tracing::instrument(skip_all)]
     async fn book(&self, request: Request<pb::BookRequest>) -> Result<Response<pb::Booking>, Status> {
-        self.book_impl(request.into_inner()).await.map(Response::new)
+        self.book_impl(request.into_inner()).await.map(|b| self.seen(b)).map(Response::new)
     }
 
     #[tracing::instrument(skip_all)]
@@ -155,7 +162,7 @@ impl SlotInventory for SlotInventoryService {
 
     #[tracing::instrument(skip_all)]
     async fn cancel(&self, request: Request<pb::CancelRequest>) -> Result<Response<pb::Booking>, Status> {
-        self.cancel_impl(request.into_inner()).await.map(Response::new)
+        self.cancel_impl(request.into_inner()).await.map(|b| self.seen(b)).map(Response::new)
     }
 
     #[tracing::instrument(skip_all, fields(centres = request.get_ref().centre_ids.len()))]
@@ -193,7 +200,7 @@ impl SlotInventory for SlotInventoryService {
 
     #[tracing::instrument(skip_all)]
     async fn reschedule(&self, request: Request<pb::RescheduleRequest>) -> Result<Response<pb::Booking>, Status> {
-        self.reschedule_impl(request.into_inner()).await.map(Response::new)
+        self.reschedule_impl(request.into_inner()).await.map(|b| self.seen(b)).map(Response::new)
     }
 
     async fn list_vaccines(
