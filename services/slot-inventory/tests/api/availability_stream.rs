@@ -12,13 +12,19 @@ use tonic::Streaming;
 
 use crate::helpers::TestApp;
 
+/// Subscribes, once the server has loaded availability (UNAVAILABLE until then).
 async fn watch(app: &TestApp, epoch: &str, after: u64) -> Streaming<AvailabilityUpdate> {
-    app.client
-        .clone()
-        .watch_availability(WatchAvailabilityRequest { epoch: epoch.into(), after })
-        .await
-        .unwrap()
-        .into_inner()
+    for _ in 0..300 {
+        let request = WatchAvailabilityRequest { epoch: epoch.into(), after };
+        match app.client.clone().watch_availability(request).await {
+            Ok(stream) => return stream.into_inner(),
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("{status}"),
+        }
+    }
+    panic!("availability not loaded within 15 s")
 }
 
 /// The next update that is not a heartbeat.
