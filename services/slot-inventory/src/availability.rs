@@ -176,12 +176,11 @@ impl AvailabilityStream {
                 state.centres.insert(centre, parts);
             }
         }
-        let vaccines = vaccines.filter(|v| *v != state.vaccines);
+        let mut vaccines = vaccines.filter(|v| *v != state.vaccines);
         state.as_of_ms = as_of.timestamp_millis();
         if changed.is_empty() && vaccines.is_none() {
             return;
         }
-        let mut vaccines = vaccines;
         let mut chunks: Vec<Vec<pb::CentreDays>> = changed.chunks(CENTRES_PER_MESSAGE).map(<[_]>::to_vec).collect();
         if chunks.is_empty() {
             chunks.push(Vec::new());
@@ -272,12 +271,6 @@ impl AvailabilityStream {
         messages.push(self.message(state, Kind::SnapshotEnd, Vec::new()));
         messages
     }
-
-    /// Places left and the next free slot per centre, as known now (for
-    /// callers in this process).
-    pub fn is_loaded(&self) -> bool {
-        self.state().loaded
-    }
 }
 
 /// The loop's own state: its place in the feed and when each centre's
@@ -319,7 +312,7 @@ impl Follower {
                 .into_iter()
                 .collect();
         centres.extend(stream.state().centres.keys().cloned());
-        let vaccines = catalogue
+        let mut vaccines = catalogue
             .current(db)
             .await?
             .values()
@@ -329,7 +322,6 @@ impl Follower {
                 booster: v.booster_min_delay_days > 0,
             })
             .collect::<Vec<_>>();
-        let mut vaccines = vaccines;
         vaccines.sort_by(|a, b| a.vaccine.cmp(&b.vaccine));
         self.recompute(stream, db, centres, now, Some(vaccines)).await?;
         self.reconciled = Instant::now();

@@ -45,6 +45,17 @@ async fn availability_status(port: u16) -> i32 {
         .map_or(-1, |r| r.into_inner().status)
 }
 
+/// Whether the `availability` health status turns `wanted` within 4 s.
+async fn availability_becomes(port: u16, wanted: ServingStatus) -> bool {
+    for _ in 0..40 {
+        if availability_status(port).await == wanted as i32 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 async fn a_search_makes_no_call_to_slot_inventory_and_a_restart_brings_a_new_snapshot(mut app: TestApp) {
     app.upsert(centre("metz-arsenal", "57000", 49.1156, 6.1718, &["pfizer"])).await.unwrap();
     app.open_slots("metz-arsenal", 5, 3).await;
@@ -68,15 +79,10 @@ async fn a_search_makes_no_call_to_slot_inventory_and_a_restart_brings_a_new_sna
         .unwrap()
         .into_inner();
     assert_eq!(got.available_slots_7d, 7);
-    let mut degraded = false;
-    for _ in 0..40 {
-        if availability_status(app.directory_port).await == ServingStatus::NotServing as i32 {
-            degraded = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(degraded, "stale availability is reported");
+    assert!(
+        availability_becomes(app.directory_port, ServingStatus::NotServing).await,
+        "stale availability is reported"
+    );
     let found = search(&app.client).await;
     let as_of = chrono::DateTime::parse_from_rfc3339(found.availability_as_of.as_deref().unwrap()).unwrap();
     assert!(chrono::Utc::now().signed_duration_since(as_of) > chrono::Duration::seconds(1));
@@ -86,15 +92,7 @@ async fn a_search_makes_no_call_to_slot_inventory_and_a_restart_brings_a_new_sna
     app.restart_slot_inventory().await;
     app.open_slots("metz-arsenal", 7, 2).await;
     eventually(&app.client, |f| places(f, "metz-arsenal") == Some(9)).await;
-    let mut serving = false;
-    for _ in 0..40 {
-        if availability_status(app.directory_port).await == ServingStatus::Serving as i32 {
-            serving = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(serving, "fresh again");
+    assert!(availability_becomes(app.directory_port, ServingStatus::Serving).await, "fresh again");
 }
 
 async fn a_replica_started_late_catches_up_and_follows_writes_made_elsewhere(mut app: TestApp) {

@@ -93,43 +93,41 @@ fn assemble(centres: &[directory::Centre]) -> Feed {
     let mut locations = Vec::new();
     let mut schedules = Vec::new();
     let mut slots = Vec::new();
-    {
-        for centre in centres {
-            locations.push(location(centre));
-            for vaccine in &centre.vaccines {
-                let schedule_id = format!("{}-{vaccine}", centre.id);
-                let mut schedule = json!({
-                    "resourceType": "Schedule",
-                    "id": schedule_id,
-                    "actor": [{"reference": format!("Location/{}", centre.id)}],
-                    "serviceType": [{"coding": [{
-                        "system": "http://terminology.hl7.org/CodeSystem/service-type",
-                        "code": "57",
-                        "display": "Immunization"
-                    }]}],
-                });
-                if let Some((code, display)) = cvx(vaccine) {
-                    schedule["extension"] = json!([{
-                        "url": VACCINE_PRODUCT,
-                        "valueCoding": {"system": "http://hl7.org/fhir/sid/cvx", "code": code, "display": display}
-                    }]);
-                }
-                schedules.push(schedule);
-                for day in centre.days.iter().filter(|d| &d.vaccine == vaccine) {
-                    let Some(end) = end_of(&day.date, &day.time_of_day) else { continue };
-                    slots.push(json!({
-                        "resourceType": "Slot",
-                        "id": format!("{schedule_id}-{}-{}", day.date, day.time_of_day),
-                        "schedule": {"reference": format!("Schedule/{schedule_id}")},
-                        "status": "free",
-                        "start": day.next_slot,
-                        "end": end,
-                        "extension": [
-                            {"url": BOOKING_LINK, "valueUrl": format!("/api/v1/centres/{}/slots", centre.id)},
-                            {"url": CAPACITY, "valueInteger": day.places_left}
-                        ]
-                    }));
-                }
+    for centre in centres {
+        locations.push(location(centre));
+        for vaccine in &centre.vaccines {
+            let schedule_id = format!("{}-{vaccine}", centre.id);
+            let mut schedule = json!({
+                "resourceType": "Schedule",
+                "id": schedule_id,
+                "actor": [{"reference": format!("Location/{}", centre.id)}],
+                "serviceType": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/service-type",
+                    "code": "57",
+                    "display": "Immunization"
+                }]}],
+            });
+            if let Some((code, display)) = cvx(vaccine) {
+                schedule["extension"] = json!([{
+                    "url": VACCINE_PRODUCT,
+                    "valueCoding": {"system": "http://hl7.org/fhir/sid/cvx", "code": code, "display": display}
+                }]);
+            }
+            schedules.push(schedule);
+            for day in centre.days.iter().filter(|d| &d.vaccine == vaccine) {
+                let Some(end) = end_of(&day.date, &day.time_of_day) else { continue };
+                slots.push(json!({
+                    "resourceType": "Slot",
+                    "id": format!("{schedule_id}-{}-{}", day.date, day.time_of_day),
+                    "schedule": {"reference": format!("Schedule/{schedule_id}")},
+                    "status": "free",
+                    "start": day.next_slot,
+                    "end": end,
+                    "extension": [
+                        {"url": BOOKING_LINK, "valueUrl": format!("/api/v1/centres/{}/slots", centre.id)},
+                        {"url": CAPACITY, "valueInteger": day.places_left}
+                    ]
+                }));
             }
         }
     }
