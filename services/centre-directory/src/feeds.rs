@@ -48,10 +48,11 @@ pub async fn follow_directory(memory: Arc<Memory>, db: DatabaseConnection) {
 async fn load_directory(memory: &Memory, db: &DatabaseConnection) -> Result<Tail, DbErr> {
     // The position first: what commits later comes through the feed.
     let tail = Tail::start(storage::CHANGES, db).await?;
-    let mut directory = Directory::default();
+    let mut directory = Directory::new(memory.numbers());
     for centre in storage::load_all(db).await? {
         directory.upsert(centre);
     }
+    directory.shrink();
     let places = storage::gazetteer(db).await?;
     tracing::info!(centres = directory.len(), "directory loaded");
     memory.replace(directory, places);
@@ -116,7 +117,7 @@ pub fn apply(memory: &Memory, pending: &mut Option<Availability>, update: pb::Av
     let kind = Kind::try_from(update.kind).unwrap_or(Kind::Unspecified);
     match kind {
         Kind::SnapshotBegin => {
-            let mut fresh = Availability::default();
+            let mut fresh = Availability::new(memory.numbers());
             fresh.set_doses(doses(&update.vaccines));
             *pending = Some(fresh);
         }
@@ -128,7 +129,8 @@ pub fn apply(memory: &Memory, pending: &mut Option<Availability>, update: pb::Av
             }
         }
         Kind::SnapshotEnd => {
-            if let Some(fresh) = pending.take() {
+            if let Some(mut fresh) = pending.take() {
+                fresh.shrink();
                 let centres = fresh.centres();
                 *memory.availability_mut() = fresh;
                 let mut position = memory.position_mut();

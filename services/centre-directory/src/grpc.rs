@@ -58,22 +58,22 @@ fn instant(unix: i64) -> Option<String> {
 fn to_pb(c: &NewCentre, distance: Option<f64>, availability: Summary) -> pb::Centre {
     pb::Centre {
         id: c.id.as_str().to_owned(),
-        name: c.name.clone(),
-        address: c.address.clone(),
-        postcode: c.postcode.clone(),
-        city: c.city.clone(),
-        department: c.department.clone(),
+        name: c.name.to_string(),
+        address: c.address.to_string(),
+        postcode: c.postcode.to_string(),
+        city: c.city.to_string(),
+        department: c.department.to_string(),
         lat: c.location.lat,
         lon: c.location.lon,
         vaccines: c.vaccines.iter().map(|v| v.code().to_owned()).collect(),
         accessible: c.accessible,
-        phone: c.phone.clone(),
+        phone: c.phone.to_string(),
         publish_at: c.publish_at.to_rfc3339(),
         distance_km: distance.map(|d| (d * 100.0).round() / 100.0),
         next_slot: availability.next_slot.and_then(instant),
         available_slots_7d: availability.places_left,
         closes_at: c.closes_at.map(|t| t.to_rfc3339()),
-        insee: c.insee.clone(),
+        insee: c.insee.as_deref().map(str::to_owned),
         days: Vec::new(),
     }
 }
@@ -81,10 +81,9 @@ fn to_pb(c: &NewCentre, distance: Option<f64>, availability: Summary) -> pb::Cen
 /// Open data publishes two weeks.
 const OPEN_DATA_DAYS: i32 = 14;
 
-fn days_to_pb(parts: &[DayPart], now: DateTime<Utc>) -> Vec<pb::DayAvailability> {
+fn days_to_pb(parts: impl Iterator<Item = DayPart>, now: DateTime<Utc>) -> Vec<pb::DayAvailability> {
     let today = creneau_kit::vocab::calendar::local_day(now);
     parts
-        .iter()
         .filter(|p| (today..today + OPEN_DATA_DAYS).contains(&p.day) && p.next_slot > now.timestamp())
         .filter_map(|p| {
             Some(pb::DayAvailability {
@@ -265,7 +264,7 @@ impl CentreDirectory for CentreDirectoryService {
                     .map_err(|e| errors::invalid_argument(e.to_string()))
             })
             .transpose()?;
-        centre.insee = c.insee.map(|i| i.trim().to_owned()).filter(|i| i.len() == 5);
+        centre.insee = c.insee.map(|i| i.trim().into()).filter(|i: &Box<str>| i.len() == 5);
         storage::upsert_centre(&self.db, &centre, Utc::now()).await.map_err(|e| to_status(e.into()))?;
         tracing::info!(centre_id = %centre.id.as_str(), "centre saved");
         let answer = to_pb(&centre, None, Summary::default());

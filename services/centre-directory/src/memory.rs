@@ -2,20 +2,31 @@
 //! every centre, in memory, kept current by two feeds (see `feeds`).
 //! Searches take read locks for microseconds; the feeds write in batches.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::domain::availability::Availability;
-use crate::domain::{Directory, Gazetteer, NewCentre};
+use crate::domain::{Directory, Gazetteer, NewCentre, Numbers};
 
-#[derive(Default)]
 pub struct Memory {
     pub(crate) directory: RwLock<Directory>,
     pub(crate) places: RwLock<Gazetteer>,
     pub(crate) availability: RwLock<Availability>,
     pub(crate) stream: RwLock<StreamPosition>,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        let numbers = Numbers::shared();
+        Self {
+            directory: RwLock::new(Directory::new(numbers.clone())),
+            places: RwLock::default(),
+            availability: RwLock::new(Availability::new(numbers)),
+            stream: RwLock::default(),
+        }
+    }
 }
 
 /// Where the availability stream is.
@@ -41,6 +52,12 @@ impl Memory {
         read(&self.directory)
     }
 
+    /// How the directory and the availability number centres: whatever
+    /// replaces either is made with them.
+    pub(crate) fn numbers(&self) -> Arc<Numbers> {
+        self.directory().numbers().clone()
+    }
+
     pub fn places(&self) -> std::sync::RwLockReadGuard<'_, Gazetteer> {
         read(&self.places)
     }
@@ -64,8 +81,14 @@ impl Memory {
     /// Replaces or adds centres just written or read back.
     pub fn upsert(&self, centres: impl IntoIterator<Item = NewCentre>) {
         let mut directory = write(&self.directory);
+        let mut count = 0;
         for centre in centres {
             directory.upsert(centre);
+            count += 1;
+        }
+        // An import of thousands leaves lists up to twice their length.
+        if count >= 1000 {
+            directory.shrink();
         }
     }
 

@@ -16,6 +16,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 const SERVICE: &str = "centre-directory";
+const BINARY: &str = "creneau-centre-directory";
 
 /// What the bench's child process does instead of benchmarking: run one
 /// service, configured from the environment, until SIGTERM. The bench's
@@ -42,10 +43,21 @@ impl DirectoryProcess {
     pub async fn replace(platform: &mut Platform, database: &str, log: &Path) -> anyhow::Result<Self> {
         let port = platform.stop_service(SERVICE).await?;
         let exe = std::env::current_exe().context("finding this executable")?;
+        // The service's own executable, as its image runs it, when it was
+        // built beside the bench; else the bench's, running the service.
+        let own = exe.with_file_name(BINARY);
+        let (program, args) = if own.is_file() {
+            (own, vec![])
+        } else {
+            println!("{BINARY} not built beside the bench: the directory runs in the bench's own executable");
+            (exe, vec!["search", "--serve", SERVICE])
+        };
         let output = std::fs::File::create(log)?;
-        let child = Command::new(exe)
-            .args(["search", "--serve", SERVICE])
+        let child = Command::new(program)
+            .args(args)
             .env_clear()
+            // The allocator's own settings pass, for trying them.
+            .envs(std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("MIMALLOC_")))
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("CRENEAU__SERVER__HOST", &platform.config().host)
             .env("CRENEAU__SERVER__PORT", port.to_string())
@@ -118,6 +130,9 @@ async fn serving(url: &str) -> bool {
 pub struct Memory {
     resident_kib: u64,
     peak_kib: u64,
+    /// Of the resident memory, the heap and stacks; the rest is the
+    /// executable's pages and shared libraries.
+    anonymous_kib: u64,
 }
 
 impl Memory {
@@ -129,13 +144,19 @@ impl Memory {
                 .find_map(|line| line.strip_prefix(name)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
                 .with_context(|| format!("no {name} in {status_file}"))
         };
-        Ok(Self { resident_kib: field("VmRSS:")?, peak_kib: field("VmHWM:")? })
+        Ok(Self { resident_kib: field("VmRSS:")?, peak_kib: field("VmHWM:")?, anonymous_kib: field("RssAnon:")? })
     }
 }
 
 impl fmt::Display for Memory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mib = |kib: u64| kib as f64 / 1024.0;
-        write!(f, "{:.1} MiB resident (VmRSS), peak {:.1} MiB (VmHWM)", mib(self.resident_kib), mib(self.peak_kib))
+        write!(
+            f,
+            "{:.1} MiB resident (VmRSS; {:.1} MiB of it anonymous), peak {:.1} MiB (VmHWM)",
+            mib(self.resident_kib),
+            mib(self.anonymous_kib),
+            mib(self.peak_kib)
+        )
     }
 }

@@ -151,7 +151,7 @@ pub fn parse(csv: &[u8], vaccines: &[Vaccine], now: DateTime<Utc>) -> Result<Par
         );
         match centre {
             Ok(mut centre) => {
-                centre.insee = (insee.len() == 5).then_some(insee);
+                centre.insee = (insee.len() == 5).then(|| insee.into());
                 centre.closes_at = closes_at;
                 parsed.centres.push(centre);
             }
@@ -183,9 +183,9 @@ mod tests {
             ]
         );
         let thionville = parsed.centres.iter().find(|c| c.id.as_str() == "gid-1003").unwrap();
-        assert_eq!(thionville.name, "Centre de vaccination de Thionville ; salle Jean Burger", "quoted semicolons");
+        assert_eq!(&*thionville.name, "Centre de vaccination de Thionville ; salle Jean Burger", "quoted semicolons");
         assert!(!thionville.accessible);
-        assert_eq!(thionville.department, "57");
+        assert_eq!(&*thionville.department, "57");
         assert_eq!(thionville.insee.as_deref(), Some("57672"));
         // Opened on 18 January 2021 at midnight, Paris time.
         assert_eq!(thionville.publish_at.to_rfc3339(), "2021-01-17T23:00:00+00:00");

@@ -3,7 +3,8 @@
 //! centres before their publication and after their closing too, so that
 //! a search at any instant sees exactly those visible then.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Borrow;
+use std::collections::{BTreeSet, HashMap};
 
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use creneau_kit::vocab::Vaccine;
 
+use super::numbers::Numbers;
 use super::{BoundingBox, NewCentre, Point};
 
 /// Cells of 0.2° (about 22 km north–south): a 30 km search reads a few.
@@ -87,11 +89,12 @@ struct Located {
     accessible: bool,
     /// Bit `i`: offers `Vaccine::ALL[i]`.
     vaccines: u8,
+    number: u32,
     centre: Arc<NewCentre>,
 }
 
 impl Located {
-    fn of(centre: &Arc<NewCentre>) -> Self {
+    fn of(centre: &Arc<NewCentre>, number: u32) -> Self {
         let vaccines = Vaccine::ALL
             .iter()
             .enumerate()
@@ -103,9 +106,23 @@ impl Located {
             visible_until: centre.closes_at.map_or(i64::MAX, |t| t.timestamp()),
             accessible: centre.accessible,
             vaccines,
+            number,
             centre: centre.clone(),
         }
     }
+
+    fn candidate(&self, closeness: f64) -> Candidate<'_> {
+        Candidate { closeness, number: self.number, centre: &self.centre }
+    }
+}
+
+/// A centre a search found, with how close it is (the larger, the nearer)
+/// and its number in the availability.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    pub closeness: f64,
+    pub number: u32,
+    pub centre: &'a Arc<NewCentre>,
 }
 
 /// Which centres a search wants: visible at `now` (unix seconds), offering
@@ -128,9 +145,40 @@ impl Wanted {
     }
 }
 
+#[derive(Debug)]
+struct ById(Arc<NewCentre>);
+
+impl Borrow<str> for ById {
+    fn borrow(&self) -> &str {
+        self.0.id.as_str()
+    }
+}
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for ById {}
+
+impl PartialOrd for ById {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ById {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.id.as_str().cmp(other.0.id.as_str())
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Directory {
-    by_id: BTreeMap<String, Arc<NewCentre>>,
+    numbers: Arc<Numbers>,
+    /// By id, each keyed by its own id rather than a copy of it.
+    by_id: BTreeSet<ById>,
     grid: FxHashMap<Cell, Vec<Located>>,
     /// Each department's centres by name (then id): the order its
     /// searches list them in.
@@ -138,6 +186,16 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// A directory whose centres are numbered by `numbers`, shared with
+    /// the availability it is searched with.
+    pub fn new(numbers: Arc<Numbers>) -> Self {
+        Self { numbers, ..Self::default() }
+    }
+
+    pub fn numbers(&self) -> &Arc<Numbers> {
+        &self.numbers
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -150,16 +208,16 @@ impl Directory {
     pub fn upsert(&mut self, centre: NewCentre) {
         self.remove(centre.id.as_str());
         let centre = Arc::new(centre);
-        let located = Located::of(&centre);
+        let located = Located::of(&centre, self.numbers.of(centre.id.as_str()));
         self.grid.entry(cell_of(centre.location)).or_default().push(located.clone());
         let department = self.departments.entry(centre.department.to_uppercase()).or_default();
         let at = department.partition_point(|c| by_name(&c.centre) < by_name(&centre));
         department.insert(at, located);
-        self.by_id.insert(centre.id.as_str().to_owned(), centre);
+        self.by_id.insert(ById(centre));
     }
 
     pub fn remove(&mut self, id: &str) {
-        let Some(old) = self.by_id.remove(id) else { return };
+        let Some(ById(old)) = self.by_id.take(id) else { return };
         let cell = cell_of(old.location);
         if let Some(centres) = self.grid.get_mut(&cell) {
             centres.retain(|c| c.centre.id.as_str() != id);
@@ -176,19 +234,27 @@ impl Directory {
         }
     }
 
+    /// Gives back what the lists grew beyond their length: after a bulk
+    /// load, up to half of them.
+    pub fn shrink(&mut self) {
+        self.grid.values_mut().chain(self.departments.values_mut()).for_each(Vec::shrink_to_fit);
+        self.grid.shrink_to_fit();
+        self.departments.shrink_to_fit();
+    }
+
     pub fn get(&self, id: &str) -> Option<&Arc<NewCentre>> {
-        self.by_id.get(id)
+        self.by_id.get(id).map(|c| &c.0)
     }
 
     /// Centres whose id comes after `after`, in id order.
     pub fn after(&self, after: &str) -> impl Iterator<Item = &Arc<NewCentre>> {
         use std::ops::Bound::{Excluded, Unbounded};
-        self.by_id.range::<str, _>((Excluded(after), Unbounded)).map(|(_, c)| c)
+        self.by_id.range::<str, _>((Excluded(after), Unbounded)).map(|c| &c.0)
     }
 
     /// Centres `wanted` within `radius_km` of `origin`, each with how
     /// close it is (the larger, the nearer), in no particular order.
-    pub fn near(&self, origin: Point, radius_km: f64, wanted: Wanted) -> Vec<(f64, &Arc<NewCentre>)> {
+    pub fn near(&self, origin: Point, radius_km: f64, wanted: Wanted) -> Vec<Candidate<'_>> {
         // A circle on the sphere bulges past the box's longitudes by a
         // fraction of a percent: the margin keeps its edge in.
         let area = BoundingBox::around(origin, radius_km * 1.01 + 0.01);
@@ -213,21 +279,21 @@ impl Directory {
                     if closeness - at_radius < 1e-9 && super::distance_km(origin, c.centre.location) > radius_km {
                         continue;
                     }
-                    found.push((closeness, &c.centre));
+                    found.push(c.candidate(closeness));
                 }
             }
         }
         found
     }
 
-    /// A department's centres `wanted`, by name.
-    pub fn in_department(&self, code: &str, wanted: Wanted) -> Vec<&Arc<NewCentre>> {
+    /// A department's centres `wanted`, by name, all equally close.
+    pub fn in_department(&self, code: &str, wanted: Wanted) -> Vec<Candidate<'_>> {
         self.departments
             .get(&code.to_uppercase())
             .into_iter()
             .flatten()
             .filter(|c| wanted.admits(c))
-            .map(|c| &c.centre)
+            .map(|c| c.candidate(1.0))
             .collect()
     }
 }

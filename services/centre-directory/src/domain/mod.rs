@@ -6,11 +6,13 @@ mod centre;
 mod geo;
 pub mod import;
 pub mod index;
+mod numbers;
 pub mod search;
 
 pub use centre::{CentreId, NewCentre};
 pub use geo::{BoundingBox, Point, distance_km};
 pub use index::{Directory, Gazetteer};
+pub use numbers::Numbers;
 pub use search::{Near, RawSearch, SearchQuery, Sort};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,5 @@
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -6,7 +7,7 @@ use creneau_kit::vocab::calendar::{day_number, local_day};
 use creneau_kit::vocab::{DoseKind, TimeOfDay, Vaccine};
 
 use super::availability::{Availability, Filter, Summary};
-use super::index::{Directory, Gazetteer, Wanted};
+use super::index::{Candidate, Directory, Gazetteer, Wanted};
 use super::{DirectoryError, NewCentre, Point};
 
 pub const DEFAULT_RADIUS_KM: f64 = 30.0;
@@ -207,13 +208,11 @@ impl SearchQuery {
         availability: &Availability,
         now: DateTime<Utc>,
     ) -> Result<Page, DirectoryError> {
-        // Candidates with how close they are (1 in a department, where the
-        // order is by name).
+        debug_assert!(Arc::ptr_eq(directory.numbers(), availability.numbers()), "one numbering");
         let wanted = Wanted { now: now.timestamp(), vaccine: self.vaccine, accessible: self.accessible };
+        // Candidates, all equally close in a department (where the order is by name).
         let (origin, found): (Option<Point>, Vec<Candidate<'_>>) = match &self.near {
-            Near::Department(code) => {
-                (None, directory.in_department(code, wanted).into_iter().map(|c| (1.0, c)).collect())
-            }
+            Near::Department(code) => (None, directory.in_department(code, wanted)),
             near => {
                 let origin = match near {
                     Near::Point(p) => *p,
@@ -234,37 +233,92 @@ impl SearchQuery {
         let limit = self.limit as usize;
         // Nearest first, then by name (departments), then by id.
         let order = |a: &Candidate<'_>, b: &Candidate<'_>| {
-            b.0.total_cmp(&a.0)
-                .then_with(|| if origin.is_none() { a.1.name.cmp(&b.1.name) } else { Ordering::Equal })
-                .then_with(|| a.1.id.as_str().cmp(b.1.id.as_str()))
+            b.closeness
+                .total_cmp(&a.closeness)
+                .then_with(|| if origin.is_none() { a.centre.name.cmp(&b.centre.name) } else { Ordering::Equal })
+                .then_with(|| a.centre.id.as_str().cmp(b.centre.id.as_str()))
         };
-        let found_one = |c: &Arc<NewCentre>| Found {
-            centre: c.clone(),
-            distance_km: origin.map(|o| super::distance_km(o, c.location)),
-            availability: availability.summary(c.id.as_str(), &filter),
+        let page: Vec<(Candidate<'_>, Summary)> = match self.sort {
+            Sort::Distance => page_of(found, start, limit, order)
+                .into_iter()
+                .map(|c| (c, availability.summary_of(c.number, &filter)))
+                .collect(),
+            Sort::Earliest => by_earliest(found, availability, &filter, (start, limit), origin.is_none(), order),
         };
-        let page: Vec<Found> = match self.sort {
-            Sort::Distance => page_of(found, start, limit, order).into_iter().map(|(_, c)| found_one(c)).collect(),
-            Sort::Earliest => {
-                let ranked: Vec<(Option<i64>, Candidate<'_>)> = found
-                    .into_iter()
-                    .map(|candidate| (availability.summary(candidate.1.id.as_str(), &filter).next_slot, candidate))
-                    .collect();
-                // Centres with a free slot first, earliest first; then as
-                // by distance.
-                let earliest = |a: &(Option<i64>, Candidate<'_>), b: &(Option<i64>, Candidate<'_>)| {
-                    let key = |n: Option<i64>| n.map_or((1, 0), |n| (0, n));
-                    key(a.0).cmp(&key(b.0)).then_with(|| order(&a.1, &b.1))
-                };
-                page_of(ranked, start, limit, earliest).into_iter().map(|(_, (_, c))| found_one(c)).collect()
-            }
-        };
-        Ok(Page { centres: page, total })
+        let centres = page
+            .into_iter()
+            .map(|(c, availability)| Found {
+                centre: c.centre.clone(),
+                distance_km: origin.map(|o| super::distance_km(o, c.centre.location)),
+                availability,
+            })
+            .collect();
+        Ok(Page { centres, total })
     }
 }
 
-/// A centre found, with how close it is (the larger, the nearer).
-type Candidate<'a> = (f64, &'a Arc<NewCentre>);
+/// Items `start..start + limit` of the ranking by earliest free slot:
+/// centres with one first, earliest first, then the others as by `order`.
+/// Weighs candidates by the earliest slot each could offer under any
+/// filter, nearest first among equals, and stops once none left can reach
+/// the page: on a plain search a department of thousands of centres, most
+/// opening at the same hour, costs a few dozen summaries. `listed` says the
+/// candidates come in `order` (a department's, by name).
+fn by_earliest<'a>(
+    found: Vec<Candidate<'a>>,
+    availability: &Availability,
+    filter: &Filter,
+    (start, limit): (usize, usize),
+    listed: bool,
+    order: impl Fn(&Candidate<'a>, &Candidate<'a>) -> Ordering,
+) -> Vec<(Candidate<'a>, Summary)> {
+    // Ranks as `order` does, except that centres equally near are equal
+    // unless listed: those at a page's edge are all weighed.
+    let rank = |i: usize, c: &Candidate<'_>| (nearest_first(c.closeness), if listed { i } else { 0 });
+    let wanted = start.saturating_add(limit);
+    let mut unweighed: BinaryHeap<Reverse<(i64, (u64, usize), usize)>> =
+        found.iter().enumerate().map(|(i, c)| Reverse((availability.earliest_of(c.number), rank(i, c), i))).collect();
+    // The `wanted` best found so far, the last of them on top.
+    let mut best: BinaryHeap<(i64, (u64, usize))> = BinaryHeap::with_capacity(wanted + 1);
+    let mut with_slot: Vec<(i64, Candidate<'a>, Summary)> = Vec::new();
+    let mut without: Vec<Candidate<'a>> = Vec::new();
+    while let Some(Reverse((bound, ranked, i))) = unweighed.pop() {
+        if best.len() >= wanted && best.peek().is_some_and(|&last| (bound, ranked) > last) {
+            break;
+        }
+        let summary = availability.summary_of(found[i].number, filter);
+        match summary.next_slot {
+            Some(next) => {
+                best.push((next, ranked));
+                if best.len() > wanted {
+                    best.pop();
+                }
+                with_slot.push((next, found[i], summary));
+            }
+            None => without.push(found[i]),
+        }
+    }
+    let earliest = |a: &(i64, Candidate<'a>, Summary), b: &(i64, Candidate<'a>, Summary)| {
+        a.0.cmp(&b.0).then_with(|| order(&a.1, &b.1))
+    };
+    let ranked = with_slot.len();
+    let mut page: Vec<(Candidate<'a>, Summary)> =
+        page_of(with_slot, start, limit, earliest).into_iter().map(|(_, c, s)| (c, s)).collect();
+    // Fewer centres with a slot than the page reaches: every candidate
+    // was weighed, and the rest of the page is of those without.
+    if ranked < wanted {
+        let (skip, room) = (start.saturating_sub(ranked), limit - page.len());
+        page.extend(page_of(without, skip, room, order).into_iter().map(|c| (c, Summary::default())));
+    }
+    page
+}
+
+/// Orders closeness (the larger, the nearer) nearest first as integers.
+fn nearest_first(closeness: f64) -> u64 {
+    let bits = closeness.to_bits();
+    let ascending = if bits >> 63 == 1 { !bits } else { bits | 1 << 63 };
+    !ascending
+}
 
 /// Items `start..start + limit` of the ranking `order`, without ranking
 /// them all: a wide search finds thousands of centres and shows twenty.
@@ -386,7 +440,8 @@ mod searching {
     /// Metz at the origin; others due east, at about 7.3 km per 0.1° of longitude.
     fn world() -> (Directory, Gazetteer, Availability) {
         let metz = Point::new(49.1193, 6.1757).unwrap();
-        let mut d = Directory::default();
+        let numbers = crate::domain::Numbers::shared();
+        let mut d = Directory::new(numbers.clone());
         d.upsert(centre("a-metz", "Zeta", metz.lat, metz.lon, &["pfizer"], true));
         d.upsert(centre("b-east", "Alpha", metz.lat, metz.lon + 0.1, &["pfizer", "moderna"], false));
         d.upsert(centre("c-far", "Mu", metz.lat, metz.lon + 0.4, &["moderna"], true));
@@ -397,7 +452,7 @@ mod searching {
             ("57000".to_owned(), "57463".to_owned(), "Metz".to_owned(), metz),
             ("54000".to_owned(), "54395".to_owned(), "Nancy".to_owned(), Point::new(48.6921, 6.1844).unwrap()),
         ]);
-        let mut a = Availability::default();
+        let mut a = Availability::new(numbers);
         a.set_doses(HashMap::from([
             (Vaccine::Pfizer, Doses { second: true, booster: true }),
             (Vaccine::Moderna, Doses { second: true, booster: false }),
@@ -489,6 +544,86 @@ mod searching {
         assert_eq!(ids(&search(raw.clone()).unwrap()), ["c-far", "b-east", "a-metz", "d-nancy"]);
         raw.vaccine = Some("pfizer");
         assert_eq!(ids(&search(raw).unwrap()), ["b-east", "a-metz", "d-nancy"]);
+    }
+
+    /// 300 centres close together (some at the same spot) with random
+    /// availability, often at the same hour, some of it already started:
+    /// whatever the place, filter and page, stopping early ranks exactly as
+    /// summarising and sorting every centre would.
+    #[test]
+    fn earliest_first_stops_early_yet_ranks_as_a_full_sort_would() {
+        let numbers = crate::domain::Numbers::shared();
+        let (mut d, mut a) = (Directory::new(numbers.clone()), Availability::new(numbers));
+        a.set_doses(HashMap::from([(Vaccine::Pfizer, Doses { second: true, booster: false })]));
+        let mut seed = 7u64;
+        let mut draw = |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        let today = local_day(now());
+        // Listed out of id order, as upserts leave a grid cell.
+        for i in 0..300 {
+            let id = format!("c{:03}", i * 7919 % 300);
+            let (lat, lon) = (49.1 + draw(8) as f64 / 80.0, 6.17 + draw(8) as f64 / 80.0);
+            d.upsert(centre(&id, &format!("N{}", draw(40)), lat, lon, &["pfizer", "moderna"], true));
+            let parts = (0..draw(5))
+                .map(|_| DayPart {
+                    day: today + draw(10) as i32,
+                    vaccine: [Vaccine::Pfizer, Vaccine::Moderna][draw(2) as usize],
+                    time_of_day: TimeOfDay::ALL[draw(3) as usize],
+                    places_left: 1 + draw(4) as u32,
+                    next_slot: now().timestamp() - 3600 + draw(40) as i64 * 3600,
+                })
+                .collect();
+            a.set(&id, parts);
+        }
+        let g = Gazetteer::default();
+        // Off the grid of spots, so that no two are equally far by one measure and not the other.
+        let origin = Point::new(49.1517, 6.2231).unwrap();
+        for by_point in [false, true] {
+            for (vaccine, time_of_day, dose) in [
+                (None, None, None),
+                (Some("moderna"), None, None),
+                (None, Some("evening"), Some("second")),
+                (Some("pfizer"), Some("morning"), None),
+            ] {
+                for page in 1..=6 {
+                    let raw = RawSearch {
+                        department: (!by_point).then_some("57"),
+                        point: by_point.then_some((origin.lat, origin.lon)),
+                        radius_km: 50.0,
+                        sort: "earliest",
+                        limit: 13,
+                        page,
+                        vaccine,
+                        time_of_day,
+                        dose,
+                        ..Default::default()
+                    };
+                    let query = SearchQuery::parse(raw, now()).unwrap();
+                    let found = query.run(&d, &g, &a, now()).unwrap();
+                    let mut all: Vec<_> = (0..300)
+                        .map(|i| d.get(&format!("c{i:03}")).unwrap())
+                        .map(|c| {
+                            let next = a.summary(c.id.as_str(), &query.filter(now())).next_slot;
+                            let near = if by_point { super::super::distance_km(origin, c.location) } else { 0.0 };
+                            (next.map_or((1, 0), |n| (0, n)), near, if by_point { "" } else { &c.name }, c.id.as_str())
+                        })
+                        .collect();
+                    all.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.total_cmp(&y.1)).then(x.2.cmp(y.2)).then(x.3.cmp(y.3)));
+                    let expected: Vec<&str> = all.iter().skip((page as usize - 1) * 13).take(13).map(|c| c.3).collect();
+                    let asked = format!("point {by_point} {vaccine:?} {time_of_day:?} {dose:?} page {page}");
+                    assert_eq!(ids(&found), expected, "{asked}");
+                    assert_eq!(found.total, 300);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn closeness_orders_as_integers_nearest_first() {
+        let ranks: Vec<u64> = [1.0, 0.999, 0.5, 0.0, -0.5, -1.0].into_iter().map(nearest_first).collect();
+        assert!(ranks.windows(2).all(|w| w[0] < w[1]), "{ranks:?}");
     }
 
     #[test]

@@ -69,18 +69,18 @@ pub async fn import(
 fn same(row: &centre::Model, vaccines: &[String], c: &NewCentre) -> bool {
     let mut wanted: Vec<String> = c.vaccines.iter().map(|v| v.code().to_owned()).collect();
     wanted.sort();
-    row.name == c.name
-        && row.address == c.address
-        && row.postcode == c.postcode
-        && row.city == c.city
-        && row.department == c.department
+    row.name.as_str() == &*c.name
+        && row.address.as_str() == &*c.address
+        && row.postcode.as_str() == &*c.postcode
+        && row.city.as_str() == &*c.city
+        && row.department.as_str() == &*c.department
         && row.lat == c.location.lat
         && row.lon == c.location.lon
         && row.accessible == c.accessible
-        && row.phone == c.phone
+        && row.phone.as_str() == &*c.phone
         && row.publish_at == c.publish_at
         && row.closes_at == c.closes_at
-        && row.insee == c.insee
+        && row.insee.as_deref() == c.insee.as_deref()
         && vaccines == wanted
 }
 
@@ -88,19 +88,19 @@ fn same(row: &centre::Model, vaccines: &[String], c: &NewCentre) -> bool {
 async fn save(txn: &impl ConnectionTrait, c: &NewCentre, now: DateTime<Utc>) -> Result<(), DbErr> {
     let row = centre::ActiveModel {
         id: Set(c.id.as_str().to_owned()),
-        name: Set(c.name.clone()),
-        address: Set(c.address.clone()),
-        postcode: Set(c.postcode.clone()),
-        city: Set(c.city.clone()),
-        department: Set(c.department.clone()),
+        name: Set(c.name.to_string()),
+        address: Set(c.address.to_string()),
+        postcode: Set(c.postcode.to_string()),
+        city: Set(c.city.to_string()),
+        department: Set(c.department.to_string()),
         lat: Set(c.location.lat),
         lon: Set(c.location.lon),
         accessible: Set(c.accessible),
-        phone: Set(c.phone.clone()),
+        phone: Set(c.phone.to_string()),
         publish_at: Set(c.publish_at),
         created_at: Set(now),
         updated_at: Set(now),
-        insee: Set(c.insee.clone()),
+        insee: Set(c.insee.as_deref().map(str::to_owned)),
         closes_at: Set(c.closes_at),
     };
     centre::Entity::insert(row)
@@ -158,7 +158,7 @@ fn to_domain(row: centre::Model, vaccines: &[String]) -> Option<NewCentre> {
     match parsed {
         Ok(mut centre) => {
             centre.publish_at = row.publish_at;
-            centre.insee = row.insee;
+            centre.insee = row.insee.map(String::into_boxed_str);
             centre.closes_at = row.closes_at;
             Some(centre)
         }
