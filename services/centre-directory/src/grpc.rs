@@ -264,7 +264,7 @@ impl CentreDirectory for CentreDirectoryService {
                     .map_err(|e| errors::invalid_argument(e.to_string()))
             })
             .transpose()?;
-        centre.insee = c.insee.map(|i| i.trim().into()).filter(|i: &Box<str>| i.len() == 5);
+        centre.insee = c.insee.map(|i| i.trim().to_owned()).filter(|i| i.len() == 5).map(String::into_boxed_str);
         storage::upsert_centre(&self.db, &centre, Utc::now()).await.map_err(|e| to_status(e.into()))?;
         tracing::info!(centre_id = %centre.id.as_str(), "centre saved");
         let answer = to_pb(&centre, None, Summary::default());

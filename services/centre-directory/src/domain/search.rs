@@ -276,7 +276,7 @@ fn by_earliest<'a>(
     // unless listed: those at a page's edge are all weighed.
     let rank = |i: usize, c: &Candidate<'_>| (nearest_first(c.closeness), if listed { i } else { 0 });
     let wanted = start.saturating_add(limit);
-    let mut unweighed: BinaryHeap<Reverse<(i64, (u64, usize), usize)>> =
+    let mut unweighed: BinaryHeap<Reverse<Weighed>> =
         found.iter().enumerate().map(|(i, c)| Reverse((availability.earliest_of(c.number), rank(i, c), i))).collect();
     // The `wanted` best found so far, the last of them on top.
     let mut best: BinaryHeap<(i64, (u64, usize))> = BinaryHeap::with_capacity(wanted + 1);
@@ -312,6 +312,9 @@ fn by_earliest<'a>(
     }
     page
 }
+
+/// A candidate's earliest possible slot, its rank among equals, its index.
+type Weighed = (i64, (u64, usize), usize);
 
 /// Orders closeness (the larger, the nearer) nearest first as integers.
 fn nearest_first(closeness: f64) -> u64 {
