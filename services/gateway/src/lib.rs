@@ -6,6 +6,7 @@ mod backends;
 mod caching;
 mod extract;
 mod problem;
+pub mod queue;
 mod routes;
 pub mod settings;
 mod startup;

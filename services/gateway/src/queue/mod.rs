@@ -1,0 +1,9 @@
+//! The waiting room's building blocks, free of I/O: signed tickets and
+//! passes that any gateway replica verifies in a microsecond, the
+//! proof-of-work that makes joining cost a bot something, and the
+//! auditable lottery that orders a scheduled opening's pre-queue.
+
+pub mod keys;
+pub mod lottery;
+pub mod pow;
+pub mod tokens;
