@@ -115,7 +115,9 @@ pub struct Difficulty {
 
 impl Difficulty {
     pub fn at(&self, joins_per_s: f64) -> u8 {
-        if !(joins_per_s > self.comfortable) || self.comfortable <= 0.0 {
+        // A rate that is not a number counts as a calm one.
+        let surging = joins_per_s.partial_cmp(&self.comfortable) == Some(std::cmp::Ordering::Greater);
+        if !surging || self.comfortable <= 0.0 {
             return self.floor;
         }
         let extra = (joins_per_s / self.comfortable).log2().ceil();
