@@ -1,8 +1,12 @@
 //! The waiting room's building blocks, free of I/O: signed tickets and
 //! passes that any gateway replica verifies in a microsecond, the
-//! proof-of-work that makes joining cost a bot something, and the
-//! auditable lottery that orders a scheduled opening's pre-queue.
+//! proof-of-work that makes joining cost a bot something, the auditable
+//! lottery that orders a scheduled opening's pre-queue, the closed loop
+//! that finds the admission rate the platform sustains, and estimates of
+//! the wait that do not jump.
 
+pub mod admission;
+pub mod estimate;
 pub mod keys;
 pub mod lottery;
 pub mod pow;
