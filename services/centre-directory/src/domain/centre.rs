@@ -1,11 +1,14 @@
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use creneau_kit::vocab::Vaccine;
 
 use super::{DirectoryError, Point};
 
-/// A stable, URL-safe centre id: `metz-centre-1`.
+/// A stable, URL-safe centre id: `metz-centre-1`. Shared, not copied, by
+/// the directory's indexes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CentreId(Box<str>);
+pub struct CentreId(Arc<str>);
 
 impl CentreId {
     pub fn parse(raw: &str) -> Result<Self, DirectoryError> {
@@ -21,6 +24,10 @@ impl CentreId {
     }
 
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn shared(&self) -> &Arc<str> {
         &self.0
     }
 }

@@ -77,12 +77,12 @@ fn by_name(c: &NewCentre) -> (&str, &str) {
     (&c.name, c.id.as_str())
 }
 
-/// What a search asks of every candidate, kept beside it in the grid: a
-/// wide search weighs tens of thousands of centres, and reading each from
-/// its own allocation would cost more than the arithmetic.
+/// What a search asks of every candidate, kept beside it in the grid and
+/// the department lists: a wide search weighs tens of thousands of
+/// centres, and reading each from its own allocation would cost more than
+/// the arithmetic.
 #[derive(Debug, Clone)]
-struct Located {
-    unit: [f64; 3],
+struct Listed {
     /// Unix seconds.
     visible_from: i64,
     visible_until: i64,
@@ -93,7 +93,14 @@ struct Located {
     centre: Arc<NewCentre>,
 }
 
-impl Located {
+/// In the grid, with where it is.
+#[derive(Debug, Clone)]
+struct Located {
+    unit: [f64; 3],
+    listed: Listed,
+}
+
+impl Listed {
     fn of(centre: &Arc<NewCentre>, number: u32) -> Self {
         let vaccines = Vaccine::ALL
             .iter()
@@ -101,7 +108,6 @@ impl Located {
             .filter(|(_, v)| centre.vaccines.contains(v))
             .fold(0u8, |bits, (i, _)| bits | 1 << i);
         Self {
-            unit: unit(centre.location),
             visible_from: centre.publish_at.timestamp(),
             visible_until: centre.closes_at.map_or(i64::MAX, |t| t.timestamp()),
             accessible: centre.accessible,
@@ -135,7 +141,7 @@ pub struct Wanted {
 }
 
 impl Wanted {
-    fn admits(&self, c: &Located) -> bool {
+    fn admits(&self, c: &Listed) -> bool {
         c.visible_from <= self.now
             && self.now < c.visible_until
             && self.accessible.is_none_or(|a| a == c.accessible)
@@ -182,7 +188,7 @@ pub struct Directory {
     grid: FxHashMap<Cell, Vec<Located>>,
     /// Each department's centres by name (then id): the order its
     /// searches list them in.
-    departments: FxHashMap<String, Vec<Located>>,
+    departments: FxHashMap<String, Vec<Listed>>,
 }
 
 impl Directory {
@@ -208,11 +214,12 @@ impl Directory {
     pub fn upsert(&mut self, centre: NewCentre) {
         self.remove(centre.id.as_str());
         let centre = Arc::new(centre);
-        let located = Located::of(&centre, self.numbers.of(centre.id.as_str()));
-        self.grid.entry(cell_of(centre.location)).or_default().push(located.clone());
+        let listed = Listed::of(&centre, self.numbers.of_shared(centre.id.shared()));
+        let located = Located { unit: unit(centre.location), listed: listed.clone() };
+        self.grid.entry(cell_of(centre.location)).or_default().push(located);
         let department = self.departments.entry(centre.department.to_uppercase()).or_default();
         let at = department.partition_point(|c| by_name(&c.centre) < by_name(&centre));
-        department.insert(at, located);
+        department.insert(at, listed);
         self.by_id.insert(ById(centre));
     }
 
@@ -220,7 +227,7 @@ impl Directory {
         let Some(ById(old)) = self.by_id.take(id) else { return };
         let cell = cell_of(old.location);
         if let Some(centres) = self.grid.get_mut(&cell) {
-            centres.retain(|c| c.centre.id.as_str() != id);
+            centres.retain(|c| c.listed.centre.id.as_str() != id);
             if centres.is_empty() {
                 self.grid.remove(&cell);
             }
@@ -237,7 +244,8 @@ impl Directory {
     /// Gives back what the lists grew beyond their length: after a bulk
     /// load, up to half of them.
     pub fn shrink(&mut self) {
-        self.grid.values_mut().chain(self.departments.values_mut()).for_each(Vec::shrink_to_fit);
+        self.grid.values_mut().for_each(Vec::shrink_to_fit);
+        self.departments.values_mut().for_each(Vec::shrink_to_fit);
         self.grid.shrink_to_fit();
         self.departments.shrink_to_fit();
     }
@@ -273,6 +281,7 @@ impl Directory {
             for lon in low.1..=high.1 {
                 for c in self.grid.get(&(lat, lon)).into_iter().flatten() {
                     let closeness = dot(from, c.unit);
+                    let c = &c.listed;
                     if closeness < at_radius - 1e-9 || !wanted.admits(c) {
                         continue;
                     }

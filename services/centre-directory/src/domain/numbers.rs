@@ -11,7 +11,8 @@ use rustc_hash::FxHashMap;
 /// are never reused, so a number read from one is valid in the other.
 #[derive(Debug, Default)]
 pub struct Numbers {
-    ids: RwLock<FxHashMap<Box<str>, u32>>,
+    /// Keyed by the directory's own copy of each id where it has one.
+    ids: RwLock<FxHashMap<Arc<str>, u32>>,
 }
 
 impl Numbers {
@@ -21,12 +22,18 @@ impl Numbers {
 
     /// The id's number, given it now if it has none.
     pub fn of(&self, id: &str) -> u32 {
-        if let Some(n) = self.get(id) {
-            return n;
-        }
+        self.get(id).unwrap_or_else(|| self.give(id.into()))
+    }
+
+    /// The same, keeping `id` itself rather than a copy if it is new.
+    pub fn of_shared(&self, id: &Arc<str>) -> u32 {
+        self.get(id).unwrap_or_else(|| self.give(id.clone()))
+    }
+
+    fn give(&self, id: Arc<str>) -> u32 {
         let mut ids = self.ids.write().unwrap_or_else(|e| e.into_inner());
         let next = u32::try_from(ids.len()).expect("fewer than 2^32 centres");
-        *ids.entry(id.into()).or_insert(next)
+        *ids.entry(id).or_insert(next)
     }
 
     pub fn get(&self, id: &str) -> Option<u32> {
