@@ -94,26 +94,39 @@ pub enum TokenError {
     Expired(&'static str),
 }
 
-fn open<T: for<'de> Deserialize<'de>>(keys: &Keyring, kind: &'static str, token: &str) -> Result<T, TokenError> {
-    let body = keys.open(kind, token)?;
-    serde_json::from_slice(&body).map_err(|_| TokenError::Seal(SealError::Malformed))
-}
+/// A token kind: sealed under its name, refused once expired.
+pub trait Sealed: Serialize + for<'de> Deserialize<'de> {
+    const KIND: &'static str;
 
-fn seal<T: Serialize>(keys: &Keyring, kind: &str, value: &T) -> String {
-    keys.seal(kind, &serde_json::to_vec(value).expect("tokens serialise"))
-}
+    fn expires_ms(&self) -> i64;
 
-impl Ticket {
-    pub fn seal(&self, keys: &Keyring) -> String {
-        seal(keys, TICKET, self)
+    fn seal(&self, keys: &Keyring) -> String {
+        keys.seal(Self::KIND, &serde_json::to_vec(self).expect("tokens serialise"))
     }
 
-    pub fn open(keys: &Keyring, token: &str, now: DateTime<Utc>) -> Result<Self, TokenError> {
-        let ticket: Self = open(keys, TICKET, token)?;
-        if now.timestamp_millis() >= ticket.expires_ms {
-            return Err(TokenError::Expired(TICKET));
+    fn open(keys: &Keyring, token: &str, now: DateTime<Utc>) -> Result<Self, TokenError> {
+        let body = keys.open(Self::KIND, token)?;
+        let value: Self = serde_json::from_slice(&body).map_err(|_| SealError::Malformed)?;
+        if now.timestamp_millis() >= value.expires_ms() {
+            return Err(TokenError::Expired(Self::KIND));
         }
-        Ok(ticket)
+        Ok(value)
+    }
+}
+
+impl Sealed for Ticket {
+    const KIND: &'static str = TICKET;
+
+    fn expires_ms(&self) -> i64 {
+        self.expires_ms
+    }
+}
+
+impl Sealed for Pass {
+    const KIND: &'static str = PASS;
+
+    fn expires_ms(&self) -> i64 {
+        self.expires_ms
     }
 }
 
@@ -127,18 +140,6 @@ impl Pass {
     /// The same pass, valid `for_ms` from `now`: renewed while it is used.
     pub fn renewed(&self, now: DateTime<Utc>, for_ms: i64) -> Self {
         Self { expires_ms: now.timestamp_millis() + for_ms, ..self.clone() }
-    }
-
-    pub fn seal(&self, keys: &Keyring) -> String {
-        seal(keys, PASS, self)
-    }
-
-    pub fn open(keys: &Keyring, token: &str, now: DateTime<Utc>) -> Result<Self, TokenError> {
-        let pass: Self = open(keys, PASS, token)?;
-        if now.timestamp_millis() >= pass.expires_ms {
-            return Err(TokenError::Expired(PASS));
-        }
-        Ok(pass)
     }
 }
 
