@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 use creneau_kit::vocab::Vaccine;
 
 use crate::domain::availability::{DayPart, Summary};
+use crate::domain::departments;
 use crate::domain::search::Window;
 use crate::domain::{CentreId, DirectoryError, NewCentre, RawSearch, SearchQuery, import};
 use crate::memory::Memory;
@@ -185,6 +186,29 @@ impl CentreDirectory for CentreDirectoryService {
             String::new()
         };
         Ok(Response::new(pb::ListCentresResponse { centres: page, next_page_token }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn department_places(
+        &self,
+        _request: Request<pb::DepartmentPlacesRequest>,
+    ) -> Result<Response<pb::DepartmentPlacesResponse>, Status> {
+        self.loaded()?;
+        let now = Utc::now();
+        let found = {
+            let (directory, availability) = (self.memory.directory(), self.memory.availability());
+            departments::department_places(&directory, &availability, now)
+        };
+        let departments = found
+            .into_iter()
+            .map(|d| pb::DepartmentPlaces {
+                department: d.department,
+                places_left: d.places_left,
+                next_slot: d.next_slot.and_then(instant),
+                next_publication: d.next_publication.and_then(instant),
+            })
+            .collect();
+        Ok(Response::new(pb::DepartmentPlacesResponse { departments, availability_as_of: self.as_of() }))
     }
 
     #[tracing::instrument(skip_all, fields(bytes = request.get_ref().csv.len()))]

@@ -122,6 +122,15 @@ impl Listed {
     }
 }
 
+/// When a centre is visible (unix seconds, `until` excluded), and its
+/// number in the availability.
+#[derive(Debug, Clone, Copy)]
+pub struct Visible {
+    pub number: u32,
+    pub from: i64,
+    pub until: i64,
+}
+
 /// A centre a search found, with how close it is (the larger, the nearer)
 /// and its number in the availability.
 #[derive(Debug, Clone, Copy)]
@@ -293,6 +302,15 @@ impl Directory {
             }
         }
         found
+    }
+
+    /// Each department's centres, by department code.
+    pub fn departments(&self) -> impl Iterator<Item = (&str, impl Iterator<Item = Visible> + '_)> {
+        self.departments.iter().map(|(code, centres)| {
+            let visible =
+                centres.iter().map(|c| Visible { number: c.number, from: c.visible_from, until: c.visible_until });
+            (code.as_str(), visible)
+        })
     }
 
     /// A department's centres `wanted`, by name, all equally close.

@@ -3,6 +3,7 @@
 
 pub mod availability;
 mod centre;
+pub mod departments;
 mod geo;
 pub mod import;
 pub mod index;
