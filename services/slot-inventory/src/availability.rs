@@ -337,11 +337,9 @@ impl Follower {
         if self.reconciled.elapsed() >= RECONCILE {
             return self.reload_all(stream, db, catalogue).await;
         }
-        let began = Instant::now();
         let now = Utc::now();
         let mut dirty = self.tail.next(db).await?;
         stream.slot_lists.invalidate(&dirty);
-        stream.slot_lists.followed(began);
         while let Some(Reverse((at, _))) = self.expiries.peek()
             && *at <= now.timestamp()
         {

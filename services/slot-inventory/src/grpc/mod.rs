@@ -135,15 +135,15 @@ impl SlotInventory for SlotInventoryService {
         let window = SlotWindow::parse(&r.from, r.days, now.date_naive()).map_err(to_status)?;
         let key = ListKey { start: window.start, end: window.end, available_only: r.available_only };
         let cache = &self.availability.slot_lists;
-        if let Some(list) = cache.get(centre_id.as_str(), &key, now) {
+        if let Some(list) = cache.get(centre_id.as_str(), &key) {
             return Ok(Response::new((*list).clone()));
         }
         let read_at = std::time::Instant::now();
-        let listed = storage::list_slots(&self.db, centre_id.as_str(), window, r.available_only, now)
+        let slots = storage::list_slots(&self.db, centre_id.as_str(), window, r.available_only, now)
             .await
             .map_err(db_status)?;
-        let list = Arc::new(pb::ListSlotsResponse { slots: listed.slots.into_iter().map(slot_to_pb).collect() });
-        cache.put(centre_id.as_str(), key, (read_at, listed.changes_at), list.clone());
+        let list = Arc::new(pb::ListSlotsResponse { slots: slots.into_iter().map(slot_to_pb).collect() });
+        cache.put(centre_id.as_str(), key, read_at, list.clone());
         Ok(Response::new(Arc::unwrap_or_clone(list)))
     }
 

@@ -63,7 +63,6 @@ pub async fn free_place(txn: &impl ConnectionTrait, slot_id: &str) -> Result<(),
 struct HeldCount {
     slot_id: String,
     held: i64,
-    expires: Option<DateTime<Utc>>,
 }
 
 /// Live holds per slot.
@@ -72,23 +71,13 @@ pub async fn live_holds(
     slot_ids: &[String],
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, i64>, DbErr> {
-    Ok(live_holds_expiring(db, slot_ids, now).await?.0)
-}
-
-/// Live holds per slot, and when the first of them expires.
-pub async fn live_holds_expiring(
-    db: &impl ConnectionTrait,
-    slot_ids: &[String],
-    now: DateTime<Utc>,
-) -> Result<(HashMap<String, i64>, Option<DateTime<Utc>>), DbErr> {
     if slot_ids.is_empty() {
-        return Ok((HashMap::new(), None));
+        return Ok(HashMap::new());
     }
     let rows = hold::Entity::find()
         .select_only()
         .column(hold::Column::SlotId)
         .column_as(hold::Column::Id.count(), "held")
-        .column_as(hold::Column::ExpiresAt.min(), "expires")
         .filter(hold::Column::SlotId.is_in(slot_ids.iter().cloned()))
         .filter(hold::Column::State.eq(HoldState::Live.as_str()))
         .filter(hold::Column::ExpiresAt.gt(now))
@@ -96,8 +85,7 @@ pub async fn live_holds_expiring(
         .into_model::<HeldCount>()
         .all(db)
         .await?;
-    let first_expiry = rows.iter().filter_map(|r| r.expires).min();
-    Ok((rows.into_iter().map(|r| (r.slot_id, r.held)).collect(), first_expiry))
+    Ok(rows.into_iter().map(|r| (r.slot_id, r.held)).collect())
 }
 
 /// Vaccine rules by code.

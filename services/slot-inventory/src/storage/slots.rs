@@ -20,20 +20,13 @@ pub struct SlotView {
     pub held: i64,
 }
 
-/// A centre's slots in a window, and when the list changes by time alone.
-pub struct SlotList {
-    pub slots: Vec<SlotView>,
-    /// The first slot starts (and leaves the list) or a hold expires.
-    pub changes_at: Option<DateTime<Utc>>,
-}
-
 pub async fn list_slots(
     db: &DatabaseConnection,
     centre_id: &str,
     window: SlotWindow,
     available_only: bool,
     now: DateTime<Utc>,
-) -> Result<SlotList, DbErr> {
+) -> Result<Vec<SlotView>, DbErr> {
     let mut query = slot::Entity::find()
         .filter(slot::Column::CentreId.eq(centre_id))
         .filter(slot::Column::StartsAt.gte(std::cmp::max(window.start, now)))
@@ -45,18 +38,15 @@ pub async fn list_slots(
     }
     let slots = query.order_by_asc(slot::Column::StartsAt).limit(2000).all(db).await?;
     let ids: Vec<String> = slots.iter().map(|s| s.id.clone()).collect();
-    let (held, first_expiry) = places::live_holds_expiring(db, &ids, now).await?;
-    let first_start = slots.first().map(|s| s.starts_at);
-    let changes_at = first_start.into_iter().chain(first_expiry).min();
-    let slots = slots
+    let held = places::live_holds(db, &ids, now).await?;
+    Ok(slots
         .into_iter()
         .map(|slot| {
             let held = held.get(&slot.id).copied().unwrap_or(0);
             SlotView { slot, held }
         })
         .filter(|v| !available_only || Places::new(v.slot.capacity, v.slot.booked, v.held).has_room())
-        .collect();
-    Ok(SlotList { slots, changes_at })
+        .collect())
 }
 
 #[derive(Debug, FromQueryResult)]
