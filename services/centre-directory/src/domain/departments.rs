@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 use creneau_kit::vocab::calendar::local_day;
 
-use super::Directory;
-use super::availability::{Availability, Filter};
-use super::search::HORIZON_DAYS;
+use super::availability::Availability;
+use super::search::{HORIZON_DAYS, Window};
+use super::{Directory, SearchQuery};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DepartmentPlaces {
@@ -26,14 +26,7 @@ pub fn department_places(
     now: DateTime<Utc>,
 ) -> Vec<DepartmentPlaces> {
     let today = local_day(now);
-    let all = Filter {
-        first_day: today,
-        last_day: today + HORIZON_DAYS - 1,
-        now: now.timestamp(),
-        vaccine: None,
-        dose: None,
-        time_of_day: None,
-    };
+    let all = SearchQuery::week_filter(Window { first_day: today, last_day: today + HORIZON_DAYS - 1 }, now);
     let now = now.timestamp();
     let mut found: Vec<DepartmentPlaces> = directory
         .departments()
@@ -48,15 +41,12 @@ pub fn department_places(
             for c in centres.filter(|c| now < c.until) {
                 any = true;
                 if c.from > now {
-                    d.next_publication = Some(d.next_publication.map_or(c.from, |n| n.min(c.from)));
+                    d.next_publication = d.next_publication.into_iter().chain([c.from]).min();
                     continue;
                 }
                 let s = availability.summary_of(c.number, &all);
                 d.places_left = d.places_left.saturating_add(s.places_left);
-                d.next_slot = match (d.next_slot, s.next_slot) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+                d.next_slot = d.next_slot.into_iter().chain(s.next_slot).min();
             }
             any.then_some(d)
         })
@@ -75,7 +65,7 @@ mod tests {
     use crate::domain::{NewCentre, Numbers};
 
     fn centre(id: &str, department: &str, publish_at: DateTime<Utc>) -> NewCentre {
-        let mut c = NewCentre::parse(
+        NewCentre::parse(
             id,
             "Centre",
             "1 rue A",
@@ -89,9 +79,7 @@ mod tests {
             "",
             &publish_at.to_rfc3339(),
         )
-        .unwrap();
-        c.department = department.into();
-        c
+        .unwrap()
     }
 
     #[test]

@@ -63,11 +63,14 @@ pub fn solve(challenge: &str, difficulty: u8) -> u64 {
     (0..).find(|&n| zero_bits(challenge, n) >= u32::from(difficulty)).expect("some number meets any difficulty")
 }
 
+fn open(keys: &Keyring, challenge: &str) -> Result<Challenge, PowError> {
+    let body = keys.open(CHALLENGE, challenge)?;
+    Ok(serde_json::from_slice(&body).map_err(|_| SealError::Malformed)?)
+}
+
 /// The difficulty a sealed challenge asks for, as clients read it.
 pub fn difficulty_of(keys: &Keyring, challenge: &str) -> Result<u8, PowError> {
-    let body = keys.open(CHALLENGE, challenge)?;
-    let c: Challenge = serde_json::from_slice(&body).map_err(|_| SealError::Malformed)?;
-    Ok(c.difficulty)
+    Ok(open(keys, challenge)?.difficulty)
 }
 
 /// Challenges already used, until they would have expired anyway.
@@ -85,8 +88,7 @@ impl Spent {
         solution: u64,
         now: DateTime<Utc>,
     ) -> Result<(), PowError> {
-        let body = keys.open(CHALLENGE, challenge)?;
-        let c: Challenge = serde_json::from_slice(&body).map_err(|_| SealError::Malformed)?;
+        let c = open(keys, challenge)?;
         let now = now.timestamp_millis();
         let expires = c.issued_ms + CHALLENGE_TTL_MS;
         if now >= expires || c.issued_ms > now + 5_000 {
