@@ -7,13 +7,14 @@
 
 pub mod centre_directory;
 pub mod eligibility;
+pub mod gateway;
 pub mod notification;
 pub mod slot_inventory;
 
 pub use sea_orm_migration::{MigratorTrait, sea_orm};
 
 /// Services that own tables, in the order `migrate all` runs them.
-pub const SERVICES: &[&str] = &["eligibility", "centre-directory", "slot-inventory", "notification"];
+pub const SERVICES: &[&str] = &["eligibility", "centre-directory", "slot-inventory", "notification", "gateway"];
 
 /// Applies pending migrations of `service` (a name from [`SERVICES`]).
 pub async fn up(service: &str, db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
@@ -22,6 +23,7 @@ pub async fn up(service: &str, db: &sea_orm::DatabaseConnection) -> Result<(), s
         "centre-directory" => centre_directory::Migrator::up(db, None).await,
         "slot-inventory" => slot_inventory::Migrator::up(db, None).await,
         "notification" => notification::Migrator::up(db, None).await,
+        "gateway" => gateway::Migrator::up(db, None).await,
         other => Err(sea_orm::DbErr::Custom(format!("no migrations for service {other:?}"))),
     }
 }
@@ -33,6 +35,7 @@ pub async fn down(service: &str, db: &sea_orm::DatabaseConnection) -> Result<(),
         "centre-directory" => centre_directory::Migrator::down(db, None).await,
         "slot-inventory" => slot_inventory::Migrator::down(db, None).await,
         "notification" => notification::Migrator::down(db, None).await,
+        "gateway" => gateway::Migrator::down(db, None).await,
         other => Err(sea_orm::DbErr::Custom(format!("no migrations for service {other:?}"))),
     }
 }
@@ -44,6 +47,7 @@ pub async fn pending(service: &str, db: &sea_orm::DatabaseConnection) -> Result<
         "centre-directory" => centre_directory::Migrator::get_pending_migrations_read_only(db).await?,
         "slot-inventory" => slot_inventory::Migrator::get_pending_migrations_read_only(db).await?,
         "notification" => notification::Migrator::get_pending_migrations_read_only(db).await?,
+        "gateway" => gateway::Migrator::get_pending_migrations_read_only(db).await?,
         other => return Err(sea_orm::DbErr::Custom(format!("no migrations for service {other:?}"))),
     };
     Ok(pending.len())

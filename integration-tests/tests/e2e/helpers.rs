@@ -22,6 +22,14 @@ pub struct TestPlatform {
 
 /// The whole platform on one fresh database of `backend`.
 pub async fn spawn_platform(backend: Backend) -> Option<TestPlatform> {
+    spawn_platform_with(backend, |_| {}).await
+}
+
+/// The whole platform, configured by `configure` first.
+pub async fn spawn_platform_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut PlatformConfig),
+) -> Option<TestPlatform> {
     creneau_kit::telemetry::init_for_tests();
     let database = TestDatabase::new(backend).await?;
     let dir = tempfile::tempdir().unwrap();
@@ -30,7 +38,9 @@ pub async fn spawn_platform(backend: Backend) -> Option<TestPlatform> {
         Backend::Postgres => Databases::Shared(database.url()),
         Backend::Sqlite => Databases::SqliteDir(dir.path().join("db")),
     };
-    let platform = Platform::start(PlatformConfig::new(databases.clone(), maildir.clone())).await.unwrap();
+    let mut config = PlatformConfig::new(databases.clone(), maildir.clone());
+    configure(&mut config);
+    let platform = Platform::start(config).await.unwrap();
     let db = creneau_kit::db::connect(&databases.settings_for("slot-inventory")).await.unwrap();
     Some(TestPlatform {
         platform,

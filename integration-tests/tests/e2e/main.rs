@@ -10,6 +10,7 @@ mod migrations;
 mod outage;
 mod pair;
 mod probes;
+mod queue;
 mod rush;
 mod shutdown;
 mod traces;

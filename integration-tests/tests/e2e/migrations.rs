@@ -23,7 +23,9 @@ async fn up_down_up(backend: Backend) {
         assert_eq!(creneau_migrations::pending(service, &db).await.unwrap(), 0, "{service}");
     }
     let all = tables(&db).await;
-    for expected in ["rule_sets", "centres", "postcodes", "slots", "bookings", "outbox", "messages"] {
+    for expected in
+        ["rule_sets", "centres", "postcodes", "slots", "bookings", "outbox", "messages", "queue_joins", "queue_room"]
+    {
         assert!(all.iter().any(|t| t == expected), "{expected} missing from {all:?}");
     }
     for service in creneau_migrations::SERVICES {

@@ -56,6 +56,8 @@ pub struct PlatformConfig {
     /// Ports kept for slot-inventory replicas started later
     /// (`start_replica`); callers list them from the start.
     pub slot_inventory_spares: usize,
+    /// The gateway's waiting room (off by default).
+    pub queue: creneau_gateway::QueueSettings,
 }
 
 impl PlatformConfig {
@@ -69,6 +71,7 @@ impl PlatformConfig {
             hold_ttl_secs: 300,
             slot_inventory_replicas: 1,
             slot_inventory_spares: 0,
+            queue: creneau_gateway::QueueSettings::default(),
         }
     }
 
@@ -399,6 +402,8 @@ impl Platform {
                         backend_timeout_ms: 5000,
                         max_body_bytes: 64 * 1024,
                     },
+                    queue: c.queue.clone(),
+                    database: c.queue.enabled.then(|| c.databases.settings_for("gateway")),
                 };
                 let app = creneau_gateway::Application::build(settings).await?;
                 let port = app.port();

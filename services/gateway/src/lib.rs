@@ -11,5 +11,5 @@ mod routes;
 pub mod settings;
 mod startup;
 
-pub use settings::{Config, GatewaySettings, Settings};
+pub use settings::{Config, GatewaySettings, QueueSettings, Settings};
 pub use startup::{Application, SERVICE, catch_panics};

@@ -25,6 +25,11 @@ pub enum ProblemKind {
     Internal,
     HoldExpired,
     NoSecondDoseSlot,
+    /// The waiting room is on and the request has no valid pass.
+    QueueRequired,
+    TicketExpired,
+    ProofOfWork,
+    TooManyRequests,
 }
 
 impl ProblemKind {
@@ -45,6 +50,10 @@ impl ProblemKind {
             ProblemKind::Internal => "internal",
             ProblemKind::HoldExpired => "hold-expired",
             ProblemKind::NoSecondDoseSlot => "no-second-dose-slot",
+            ProblemKind::QueueRequired => "queue-required",
+            ProblemKind::TicketExpired => "ticket-expired",
+            ProblemKind::ProofOfWork => "proof-of-work",
+            ProblemKind::TooManyRequests => "too-many-requests",
         }
     }
 
@@ -64,6 +73,9 @@ impl ProblemKind {
             ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemKind::QueueRequired | ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ProblemKind::TicketExpired => StatusCode::GONE,
+            ProblemKind::ProofOfWork => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -84,6 +96,10 @@ impl ProblemKind {
             ProblemKind::Internal => "Internal error",
             ProblemKind::HoldExpired => "This hold has expired or was released",
             ProblemKind::NoSecondDoseSlot => "No slot left for the second dose",
+            ProblemKind::QueueRequired => "Join the waiting room first",
+            ProblemKind::TicketExpired => "This ticket has expired",
+            ProblemKind::ProofOfWork => "The proof of work does not hold",
+            ProblemKind::TooManyRequests => "Too many requests",
         }
     }
 }
@@ -95,6 +111,10 @@ pub struct Problem {
     /// Overrides the kind's status where HTTP needs another (400 for a
     /// missing header).
     pub status: Option<StatusCode>,
+    /// Seconds, for `Retry-After`, where the kind's default is not right.
+    pub retry_after: Option<u64>,
+    /// Where to go instead (a `queue` member of the body).
+    pub queue: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -104,11 +124,13 @@ struct Body<'a> {
     title: &'a str,
     status: u16,
     detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue: Option<&'a str>,
 }
 
 impl Problem {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into(), status: None }
+        Self { kind, detail: detail.into(), status: None, retry_after: None, queue: None }
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {
@@ -118,6 +140,11 @@ impl Problem {
 
     pub fn validation(detail: impl Into<String>) -> Self {
         Self::new(ProblemKind::Validation, detail)
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 
@@ -129,15 +156,19 @@ impl IntoResponse for Problem {
             title: self.kind.title(),
             status: status.as_u16(),
             detail: &self.detail,
+            queue: self.queue,
         };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        match self.kind {
-            ProblemKind::Unavailable | ProblemKind::Timeout => {
+        match (self.kind, self.retry_after) {
+            (_, Some(seconds)) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            (ProblemKind::Unavailable | ProblemKind::Timeout, None) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
             }
-            ProblemKind::Unauthorized => {
+            (ProblemKind::Unauthorized, None) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}

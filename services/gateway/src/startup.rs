@@ -1,6 +1,8 @@
 //! The HTTP server: routes, and the one tower stack that protects them.
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,7 +20,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::backends::Backends;
 use crate::problem::{Problem, ProblemKind};
-use crate::routes::{bookings, centres, eligibility, health, holds, home, open_data};
+use crate::queue::live::Room;
+use crate::queue::store::Store;
+use crate::routes::{bookings, centres, eligibility, health, holds, home, open_data, queue};
 use crate::settings::{Config, Settings};
 use creneau_kit::entrypoint::ServiceSettings;
 
@@ -28,6 +32,8 @@ pub const SERVICE: &str = "gateway";
 pub struct AppState {
     pub backends: Backends,
     pub feed: open_data::FeedCache,
+    /// The waiting room, when it is on.
+    pub room: Option<Arc<Room>>,
 }
 
 pub struct Application {
@@ -47,8 +53,20 @@ impl Application {
         let listener = TcpListener::bind(config.server.address())
             .await
             .with_context(|| format!("binding {}", config.server.address()))?;
-        let state = AppState { backends, feed: open_data::FeedCache::default() };
+        let room = match &config.queue {
+            None => None,
+            Some((queue, database)) => {
+                let db = creneau_kit::db::connect(database).await.context("connecting to the gateway's database")?;
+                Some(Arc::new(Room::new(queue.clone(), Store::new(db))))
+            }
+        };
+        let state = AppState { backends, feed: open_data::FeedCache::default(), room };
         Ok(Self { listener, router: router(&config, state.clone()), state, grace_period: config.server.grace_period() })
+    }
+
+    /// The waiting room, when it is on.
+    pub fn room(&self) -> Option<Arc<Room>> {
+        self.state.room.clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -73,11 +91,15 @@ impl Application {
                 tracing::debug!(%error, "TCP_NODELAY refused");
             }
         });
-        let serve = axum::serve(listener, self.router).with_graceful_shutdown(async move {
+        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stopping_tx.send(());
         });
         let grace = self.grace_period;
+        let room = self.state.room.clone();
+        let _stop_room =
+            room.clone().map(|room| AbortOnDrop(tokio::spawn(keep_room(room, self.state.backends.clone()))));
         let feed = tokio::spawn(open_data::keep_built(self.state));
         let _stop_feed = AbortOnDrop(feed);
         let serving = tokio::spawn(async move { serve.await });
@@ -86,14 +108,38 @@ impl Application {
             result = &mut serving => return Ok(result??),
             _ = stopping_rx => {}
         }
-        match tokio::time::timeout(grace, serving).await {
-            Ok(result) => Ok(result??),
+        let served = match tokio::time::timeout(grace, serving).await {
+            Ok(result) => result?,
             Err(_) => {
                 tracing::warn!("grace period over with requests still in flight");
                 Ok(())
             }
+        };
+        if let Some(room) = room {
+            room.stop().await;
         }
+        Ok(served?)
     }
+}
+
+/// The room's second-by-second shared work, for as long as the server runs.
+async fn keep_room(room: Arc<Room>, backends: Backends) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        room.tick(&backends, chrono::Utc::now()).await;
+    }
+}
+
+/// The waiting room's own routes, answered from memory.
+fn queue_routes(state: &AppState) -> Router<AppState> {
+    let Some(room) = &state.room else { return Router::new() };
+    Router::new()
+        .route("/api/v1/queue", get(queue::overview).post(queue::join))
+        .route("/api/v1/queue/challenge", get(queue::challenge))
+        .route("/api/v1/queue/status", get(queue::status))
+        .with_state(room.clone())
 }
 
 /// Background work that ends with the server, however it returns.
@@ -106,20 +152,28 @@ impl Drop for AbortOnDrop {
 }
 
 fn router(config: &Config, state: AppState) -> Router {
-    let api = Router::new()
+    // The funnel: behind a pass while the room is on.
+    let funnel = Router::new()
         .route("/api/v1/eligibility", post(eligibility::check))
         .route("/api/v1/centres", get(centres::search))
         .route("/api/v1/centres/{id}", get(centres::get))
         .route("/api/v1/centres/{id}/slots", get(centres::slots))
         .route("/api/v1/bookings", post(bookings::create))
+        .route("/api/v1/holds", post(holds::create));
+    let funnel = match &state.room {
+        Some(room) => funnel.route_layer(axum::middleware::from_fn_with_state(room.clone(), queue::require_pass)),
+        None => funnel,
+    };
+    let api = Router::new()
+        .merge(funnel)
         .route("/api/v1/bookings/{reference}", get(bookings::get).delete(bookings::cancel).patch(bookings::reschedule))
-        .route("/api/v1/holds", post(holds::create))
         .route("/api/v1/holds/{id}", delete(holds::release))
         .route("/api/v1/open-data/$bulk-publish", get(open_data::manifest))
         .route("/api/v1/open-data/locations.ndjson", get(open_data::locations))
         .route("/api/v1/open-data/schedules.ndjson", get(open_data::schedules))
         .route("/api/v1/open-data/slots.ndjson", get(open_data::slots))
         .route("/", get(home::index))
+        .merge(queue_routes(&state))
         .fallback(not_found)
         // Outermost first: over the concurrency limit a request is refused
         // at once (503 + Retry-After) instead of queueing into a timeout;
@@ -132,6 +186,10 @@ fn router(config: &Config, state: AppState) -> Router {
                 .timeout(config.server.request_timeout()),
         )
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
+    let api = match &state.room {
+        Some(room) => api.layer(axum::middleware::from_fn_with_state(room.clone(), queue::meter)),
+        None => api,
+    };
     // Probes and metrics stay outside the limits: an overloaded gateway is
     // still alive, and says so. Metrics count every route, refusals from the
     // limits included; the trace span wraps it all.

@@ -32,6 +32,7 @@ pub enum SealError {
 }
 
 /// Holds secrets; never printed.
+#[derive(Clone)]
 pub struct Keyring {
     keys: Vec<(String, Vec<u8>)>,
 }

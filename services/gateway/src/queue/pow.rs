@@ -58,9 +58,14 @@ fn zero_bits(challenge: &str, solution: u64) -> u32 {
     bits
 }
 
+/// Whether `solution` meets `difficulty` for `challenge`.
+pub fn meets(challenge: &str, solution: u64, difficulty: u8) -> bool {
+    zero_bits(challenge, solution) >= u32::from(difficulty)
+}
+
 /// What a client does: the first number meeting the challenge's difficulty.
 pub fn solve(challenge: &str, difficulty: u8) -> u64 {
-    (0..).find(|&n| zero_bits(challenge, n) >= u32::from(difficulty)).expect("some number meets any difficulty")
+    (0..).find(|&n| meets(challenge, n, difficulty)).expect("some number meets any difficulty")
 }
 
 fn open(keys: &Keyring, challenge: &str) -> Result<Challenge, PowError> {

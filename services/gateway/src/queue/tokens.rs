@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::estimate::Shown;
 use super::keys::{Keyring, SealError};
 
 const TICKET: &str = "ticket";
@@ -71,6 +72,10 @@ pub struct Ticket {
     pub joined_ms: i64,
     #[serde(rename = "exp")]
     pub expires_ms: i64,
+    /// What its holder was last told, so that the next answer, on any
+    /// replica, does not jump from it.
+    #[serde(rename = "shw", default, skip_serializing_if = "Option::is_none")]
+    pub shown: Option<Shown>,
 }
 
 /// What opens the funnel to one ticket's holder.
@@ -163,6 +168,7 @@ mod tests {
             opening_ms: None,
             joined_ms: 1_000,
             expires_ms: 10_000,
+            shown: None,
         }
     }
 

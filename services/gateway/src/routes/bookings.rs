@@ -4,7 +4,8 @@ use creneau_proto::slot_inventory::v1 as pb;
 use serde::{Deserialize, Serialize};
 
 use crate::extract::Json;
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemKind};
+use crate::queue::tokens::Pass;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -95,6 +96,7 @@ impl From<pb::Booking> for Booking {
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
+    pass: Option<axum::Extension<Pass>>,
     headers: HeaderMap,
     Json(body): Json<BookingBody>,
 ) -> Result<(StatusCode, axum::Json<Booking>), Problem> {
@@ -108,6 +110,14 @@ pub async fn create(
             Problem::validation("Idempotency-Key must be printable ASCII").with_status(StatusCode::BAD_REQUEST)
         })?
         .to_owned();
+    // One pass, one booking, on every replica: the pass's ticket is the
+    // key, so a second booking with it is a different request on a used
+    // key (refused), and a retry of the first replays it.
+    let by_pass = pass.is_some();
+    let key = match pass {
+        Some(axum::Extension(pass)) => format!("pass-{}", pass.ticket),
+        None => key,
+    };
     let language = body.language.unwrap_or_else(|| super::language(&headers).to_owned());
     let request = state.backends.request(pb::BookRequest {
         slot_id: body.slot_id.unwrap_or_default(),
@@ -126,7 +136,16 @@ pub async fn create(
         attestation: body.attestation,
         idempotency_key: key,
     });
-    let booking = state.backends.slots.clone().book(request).await?.into_inner();
+    let booking = match state.backends.slots.clone().book(request).await {
+        Ok(booking) => booking.into_inner(),
+        Err(status) => {
+            let problem = Problem::from(status);
+            if by_pass && problem.kind == ProblemKind::IdempotencyConflict {
+                return Err(Problem::new(ProblemKind::IdempotencyConflict, "this pass has already made a booking"));
+            }
+            return Err(problem);
+        }
+    };
     let status = if booking.replayed { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, axum::Json(booking.into())))
 }

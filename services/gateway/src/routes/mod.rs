@@ -8,6 +8,7 @@ pub mod health;
 pub mod holds;
 pub mod home;
 pub mod open_data;
+pub mod queue;
 
 use axum::http::{HeaderMap, header};
 

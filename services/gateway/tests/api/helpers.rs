@@ -23,6 +23,8 @@ pub async fn spawn_gateway() -> TestApp {
             backend_timeout_ms: 1000,
             max_body_bytes: 64 * 1024,
         },
+        queue: Default::default(),
+        database: None,
     };
     let app = Application::build(settings).await.unwrap();
     let url = format!("http://127.0.0.1:{}", app.port());
