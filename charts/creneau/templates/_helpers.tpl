@@ -75,8 +75,13 @@ range over it, so a service is added or changed in one place.
   http             true for the HTTP gateway; the others speak gRPC
   public           reached from outside the release, through the ingress
                    controller; the others are reached only by their peers
-  database         whether it gets CRENEAU__DATABASE__URL. The gateway keeps
-                   no state, so it gets no database credentials.
+  database         whether it gets CRENEAU__DATABASE__URL (and its pool and
+                   limits, and the NetworkPolicy egress to the database).
+                   The gateway gets them only with its waiting room on: the
+                   room's shared state is its only state.
+  waitingRoom      whether it runs the waiting room: CRENEAU__QUEUE__* from
+                   gateway.queue, the key ring from its Secret
+                   (creneau.queueEnv)
   peers            <KEY>: <values key of the peer> -> http://<peer>:<port>.
                    Also the call graph: the NetworkPolicies let a service
                    reach exactly its peers, and be reached by exactly the
@@ -95,7 +100,8 @@ gateway:
   port: 8080
   http: true
   public: true
-  database: false
+  database: {{ .Values.gateway.queue.enabled }}
+  waitingRoom: {{ .Values.gateway.queue.enabled }}
   peers:
     ELIGIBILITY_URL: eligibility
     CENTRE_DIRECTORY_URL: centreDirectory
@@ -200,6 +206,53 @@ cancelled first). acquireMs below the request timeout is the schema's.
   value: {{ int $t.lockMs | quote }}
 - name: CRENEAU__DATABASE__IDLE_IN_TRANSACTION_MS
   value: {{ int $t.idleInTransactionMs | quote }}
+{{- end }}
+
+{{/*
+The gateway's waiting room settings (gateway.queue), as container env
+entries; the key ring comes from the queue Secret. Refuses what the gateway
+would refuse at start but the schema cannot see: a rate floor above the
+ceiling, a difficulty floor above the ceiling.
+*/}}
+{{- define "creneau.queueEnv" -}}
+{{- $q := .Values.gateway.queue }}
+{{- if gt (float64 $q.rateFloor) (float64 $q.rateCeiling) }}
+{{- fail (printf "gateway.queue.rateFloor %v exceeds rateCeiling %v" $q.rateFloor $q.rateCeiling) }}
+{{- end }}
+{{- if gt (int $q.difficultyFloor) (int $q.difficultyCeiling) }}
+{{- fail (printf "gateway.queue.difficultyFloor %d exceeds difficultyCeiling %d" (int $q.difficultyFloor) (int $q.difficultyCeiling)) }}
+{{- end -}}
+- name: CRENEAU__QUEUE__ENABLED
+  value: "true"
+- name: CRENEAU__QUEUE__KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $q.existingSecret }}
+      key: keys
+- name: CRENEAU__QUEUE__PASS_MINUTES
+  value: {{ int $q.passMinutes | quote }}
+- name: CRENEAU__QUEUE__TICKET_HOURS
+  value: {{ int $q.ticketHours | quote }}
+- name: CRENEAU__QUEUE__RATE_FLOOR
+  value: {{ $q.rateFloor | quote }}
+- name: CRENEAU__QUEUE__RATE_CEILING
+  value: {{ $q.rateCeiling | quote }}
+- name: CRENEAU__QUEUE__TARGET_LATENCY_MS
+  value: {{ $q.targetLatencyMs | quote }}
+- name: CRENEAU__QUEUE__MAX_IN_FLIGHT
+  value: {{ int $q.maxInFlight | quote }}
+- name: CRENEAU__QUEUE__MAX_PASSES
+  value: {{ int $q.maxPasses | quote }}
+- name: CRENEAU__QUEUE__MARGIN
+  value: {{ $q.margin | quote }}
+- name: CRENEAU__QUEUE__DIFFICULTY_FLOOR
+  value: {{ int $q.difficultyFloor | quote }}
+- name: CRENEAU__QUEUE__DIFFICULTY_CEILING
+  value: {{ int $q.difficultyCeiling | quote }}
+- name: CRENEAU__QUEUE__COMFORTABLE_JOINS_PER_S
+  value: {{ $q.comfortableJoinsPerS | quote }}
+- name: CRENEAU__QUEUE__JOINS_PER_IP_PER_MINUTE
+  value: {{ int $q.joinsPerIpPerMinute | quote }}
 {{- end }}
 
 {{/*

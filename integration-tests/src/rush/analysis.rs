@@ -301,6 +301,7 @@ mod tests {
                 reference: None,
                 cancelled: false,
                 cancel_unanswered: false,
+                queue: None,
             },
             CitizenRecord {
                 home: (48.85, 2.35),
@@ -311,6 +312,7 @@ mod tests {
                 reference: None,
                 cancelled: false,
                 cancel_unanswered: false,
+                queue: None,
             },
         ];
         // Paris has the places counted; Lyon's are out of reach.
@@ -323,6 +325,7 @@ mod tests {
             citizens_in_flight: 1,
             generator_lag_ms: 0.0,
             listen_overflows: None,
+            queue: None,
         };
         let ticks = vec![tick(3.0, 4), tick(4.0, 3), tick(5.0, 0)];
         let centres: Centres = [("paris".to_owned(), (48.86, 2.34)), ("lyon".to_owned(), (45.76, 4.84))].into();

@@ -12,8 +12,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use super::browser::{Browser, Reply};
-use super::geography::{DEMAND_SKEW, near, pick_city};
-use super::record::{CitizenRecord, Endpoint, Fate, Live, Sample};
+use super::geography::{City, DEMAND_SKEW, near, pick_city};
+use super::record::{CitizenRecord, Endpoint, Fate, Live, Queued, Sample};
 use super::scenario::Scenario;
 
 pub struct Crowd {
@@ -28,6 +28,15 @@ pub const SEARCH_RADIUS_KM: f64 = 40.0;
 /// How searches stop being worth repeating after the opening.
 const EMPTY_SEARCHES_BEFORE_GIVING_UP: u32 = 3;
 
+enum Joining {
+    Ticket(String),
+    /// The platform has no waiting room.
+    NoRoom,
+    /// Nothing left in the département: no line to join.
+    SoldOut,
+    Retry,
+}
+
 struct Citizen<'a> {
     crowd: &'a Crowd,
     index: usize,
@@ -38,6 +47,10 @@ struct Citizen<'a> {
     failing: bool,
     attempts: u32,
     home: (f64, f64),
+    city: &'static City,
+    /// Shown on every funnel request once admitted.
+    pass: Option<String>,
+    queue: Option<Queued>,
 }
 
 /// Lives citizen `index`'s morning from `arrived`; returns what happened
@@ -53,13 +66,29 @@ pub async fn live(crowd: Arc<Crowd>, index: usize, arrived: Instant) -> (Citizen
         index,
         rng,
         home,
+        city,
+        pass: None,
+        queue: None,
         samples: Vec::with_capacity(16),
         // Those waiting before the opening count their patience from it.
         deadline: arrived.max(crowd.opens_at) + crowd.scenario.patience,
         failing: false,
         attempts: 0,
     };
-    let (fate, booking) = me.journey().await;
+    let (fate, booking) = if crowd.scenario.queue {
+        match me.wait_in_room().await {
+            Ok(true) => {
+                // Admitted: a few minutes to book, whatever the wait was.
+                me.deadline = Instant::now() + crowd.scenario.admitted_patience;
+                me.journey().await
+            }
+            // No room on this platform: straight to the funnel.
+            Ok(false) => me.journey().await,
+            Err(fate) => (fate, None),
+        }
+    } else {
+        me.journey().await
+    };
     let mut record = CitizenRecord {
         home,
         arrived_ms,
@@ -69,6 +98,7 @@ pub async fn live(crowd: Arc<Crowd>, index: usize, arrived: Instant) -> (Citizen
         reference: booking.as_ref().map(|b| b.0.clone()),
         cancelled: false,
         cancel_unanswered: false,
+        queue: me.queue.take(),
     };
     if let Some((reference, secret)) = booking {
         Live::bump(&crowd.browser.live.booked);
@@ -89,6 +119,10 @@ impl Citizen<'_> {
     }
 
     async fn send(&mut self, endpoint: Endpoint, request: reqwest::RequestBuilder) -> Reply {
+        let request = match &self.pass {
+            Some(pass) => request.header("x-creneau-pass", pass),
+            None => request,
+        };
         let reply = self.crowd.browser.send(&mut self.samples, endpoint, request).await;
         self.failing = reply.outcome.is_failure();
         reply
@@ -117,6 +151,114 @@ impl Citizen<'_> {
     fn unexpected(&mut self) -> Fate {
         Live::bump(&self.browser().live.unexpected);
         Fate::NoAnswer
+    }
+
+    /// Joins the waiting room for the home département and waits there,
+    /// asking again when told, until admitted (`Ok(true)`), told the
+    /// département sold out, or out of patience. `Ok(false)`: the platform
+    /// has no waiting room.
+    async fn wait_in_room(&mut self) -> Result<bool, Fate> {
+        let scenario = &self.crowd.scenario;
+        let patience = if self.rng.random_bool(scenario.abandon_share.clamp(0.0, 1.0)) {
+            Duration::from_secs(self.rng.random_range(30..=scenario.queue_patience.as_secs().max(31)))
+        } else {
+            scenario.queue_patience
+        };
+        let leave_at = Instant::now().max(self.crowd.opens_at) + patience;
+        let mut ticket = None;
+        loop {
+            if Instant::now() >= leave_at {
+                return Err(if self.failing { Fate::NoAnswer } else { Fate::LeftQueue });
+            }
+            let Some(current) = ticket.clone() else {
+                match self.join().await {
+                    Joining::Ticket(t) => ticket = Some(t),
+                    Joining::NoRoom => return Ok(false),
+                    Joining::SoldOut => return Err(Fate::SoldOutInQueue),
+                    Joining::Retry => self.back_off().await,
+                }
+                continue;
+            };
+            let request = self.browser().get("/api/v1/queue/status").bearer_auth(&current);
+            let reply = self.send(Endpoint::QueueStatus, request).await;
+            let now_ms = self.browser().ms_since_start();
+            match (reply.status(), reply.body["status"].as_str()) {
+                (Some(200), Some("admitted")) => {
+                    self.pass = reply.body["pass"].as_str().map(str::to_owned);
+                    if let Some(q) = &mut self.queue {
+                        q.admitted_ms = Some(now_ms);
+                    }
+                    return Ok(true);
+                }
+                (Some(200), Some("sold-out")) => {
+                    if let Some(q) = &mut self.queue {
+                        q.sold_out_ms = Some(now_ms);
+                    }
+                    return Err(Fate::SoldOutInQueue);
+                }
+                (Some(200), Some("waiting")) => {
+                    ticket = reply.body["ticket"].as_str().map(str::to_owned).or(ticket);
+                    let wait = self.waiting(&reply.body, now_ms);
+                    tokio::time::sleep(wait).await;
+                }
+                (Some(410), _) => ticket = None,
+                (Some(s), _) if s < 500 => return Err(self.unexpected()),
+                _ => self.back_off().await,
+            }
+        }
+    }
+
+    /// Records a "waiting" answer; how long to wait before asking again.
+    fn waiting(&mut self, body: &Value, now_ms: u32) -> Duration {
+        if let Some(q) = &mut self.queue {
+            q.last_waiting_ms = Some(now_ms);
+            if let Some(wait) = body["estimated_wait_s"].as_u64() {
+                q.estimates.push((now_ms, wait.min(u64::from(u32::MAX)) as u32));
+            }
+        }
+        let refresh = body["refresh_after_s"].as_u64().unwrap_or(5).clamp(1, 120);
+        // A browser's timer, not a metronome.
+        Duration::from_millis(refresh * 1000 * self.rng.random_range(90..=110) / 100)
+    }
+
+    /// Solves a challenge and joins.
+    async fn join(&mut self) -> Joining {
+        let reply = self.send(Endpoint::QueueJoin, self.browser().get("/api/v1/queue/challenge")).await;
+        match reply.status() {
+            Some(200) => {}
+            Some(404) => return Joining::NoRoom,
+            _ => return Joining::Retry,
+        }
+        let (Some(challenge), Some(difficulty)) =
+            (reply.body["challenge"].as_str().map(str::to_owned), reply.body["difficulty"].as_u64())
+        else {
+            return Joining::Retry;
+        };
+        let difficulty = difficulty.min(32) as u8;
+        let solution = creneau_gateway::queue::pow::solve(&challenge, difficulty);
+        let body = json!({ "postcode": self.city.postcode, "challenge": challenge, "solution": solution });
+        let reply = self.send(Endpoint::QueueJoin, self.browser().post("/api/v1/queue").json(&body)).await;
+        let now_ms = self.browser().ms_since_start();
+        match reply.status() {
+            Some(202) => {
+                let mut queued = Queued { department: self.city.department, joined_ms: now_ms, ..Default::default() };
+                if reply.body["status"] == "sold-out" {
+                    queued.sold_out_ms = Some(now_ms);
+                    self.queue = Some(queued);
+                    return Joining::SoldOut;
+                }
+                if let Some(wait) = reply.body["estimated_wait_s"].as_u64() {
+                    queued.estimates.push((now_ms, wait.min(u64::from(u32::MAX)) as u32));
+                }
+                self.queue = Some(queued);
+                reply.body["ticket"].as_str().map_or(Joining::Retry, |t| Joining::Ticket(t.to_owned()))
+            }
+            Some(s) if s < 500 => {
+                self.unexpected();
+                Joining::Retry
+            }
+            _ => Joining::Retry,
+        }
     }
 
     async fn journey(&mut self) -> (Fate, Option<(String, String)>) {

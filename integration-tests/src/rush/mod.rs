@@ -20,6 +20,7 @@ mod record;
 mod report;
 mod scenario;
 mod seed;
+mod waiting;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -93,6 +94,9 @@ pub struct Options {
     /// Where the report, chart, service logs and maildir go.
     #[arg(long, default_value = "rush-report")]
     out: PathBuf,
+    /// The crowd goes straight to the funnel, as before the waiting room.
+    #[arg(long)]
+    no_queue: bool,
     /// Skip the pgbench baseline.
     #[arg(long)]
     no_baseline: bool,
@@ -121,6 +125,7 @@ impl Options {
         s.attempts = self.attempts.unwrap_or(s.attempts);
         s.connections = self.connections.unwrap_or(s.connections);
         s.seed = self.seed.unwrap_or(s.seed);
+        s.queue = s.queue && !self.no_queue;
         s
     }
 }
@@ -149,7 +154,7 @@ async fn platform(o: &Options) -> anyhow::Result<Platform> {
     }
     let scratch = ScratchDatabase::create(&o.postgres, "creneau_rush").await?;
     creneau::migrate_all(&Databases::Shared(scratch.url.clone())).await?;
-    let services = processes::Services::start(&scratch.url, &o.out).await?;
+    let services = processes::Services::start(&scratch.url, &o.out, o.scenario().queue).await?;
     Ok(Platform {
         gateway: services.gateway.clone(),
         centre_directory: services.centre_directory.clone(),
@@ -303,6 +308,7 @@ async fn rush(o: &Options, scenario: &Scenario, platform: &mut Platform) -> anyh
         faults: injected,
         probes,
         delivery,
+        room: waiting::room(&records, &ticks, opens_ms),
         series: seconds,
     };
     Ok(Run { report, opens_s, ticks })

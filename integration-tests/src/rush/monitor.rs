@@ -35,6 +35,37 @@ pub struct Tick {
     pub generator_lag_ms: f64,
     /// Connections the kernel dropped on a full accept queue this second.
     pub listen_overflows: Option<u64>,
+    /// The waiting room as the gateway showed it, when it is on.
+    pub queue: Option<RoomTick>,
+}
+
+/// `GET /api/v1/queue` at one second.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RoomTick {
+    pub waiting: u64,
+    pub admitted: u64,
+    pub rate: f64,
+    #[serde(skip)]
+    pub sold_out: Vec<String>,
+}
+
+async fn room(crowd: &Crowd) -> Option<RoomTick> {
+    if !crowd.scenario.queue {
+        return None;
+    }
+    let request = crowd.browser.get("/api/v1/queue").timeout(Duration::from_millis(900));
+    let body: serde_json::Value = request.send().await.ok()?.json().await.ok()?;
+    Some(RoomTick {
+        waiting: body["waiting"].as_u64()?,
+        admitted: body["admitted"].as_u64()?,
+        rate: body["admission_rate_per_s"].as_f64()?,
+        sold_out: body["departments"]
+            .as_array()?
+            .iter()
+            .filter(|d| d["sold_out"] == true)
+            .filter_map(|d| d["department"].as_str().map(str::to_owned))
+            .collect(),
+    })
 }
 
 pub struct Watched {
@@ -87,6 +118,7 @@ pub async fn watch(watched: Watched, crowd: Arc<Crowd>, done: Arc<AtomicBool>) -
             citizens_in_flight: Live::get(&l.arrived) - Live::get(&l.finished),
             generator_lag_ms: lag.swap(0, Relaxed) as f64 / 1000.0,
             listen_overflows: new_overflows,
+            queue: room(&crowd).await,
         };
         let every = if tty { 1 } else { 5 };
         if ticks.len() % every == 0 {

@@ -32,6 +32,22 @@ pub struct Services {
     pub maildir: PathBuf,
 }
 
+/// The waiting room as the rush runs it: every citizen comes from this
+/// machine's address (no per-address limit), and the proof of work stays
+/// light, since one generator solves it for a whole crowd.
+fn room_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("CRENEAU__QUEUE__ENABLED", "true".into()),
+        ("CRENEAU__QUEUE__KEYS", creneau_gateway::queue::keys::Keyring::generate_spec("rush")),
+        ("CRENEAU__QUEUE__JOINS_PER_IP_PER_MINUTE", "0".into()),
+        ("CRENEAU__QUEUE__DIFFICULTY_FLOOR", "8".into()),
+        ("CRENEAU__QUEUE__DIFFICULTY_CEILING", "10".into()),
+        ("CRENEAU__QUEUE__COMFORTABLE_JOINS_PER_S", "2000".into()),
+        ("CRENEAU__QUEUE__RATE_FLOOR", "20".into()),
+        ("CRENEAU__TELEMETRY__LOG_FILTER", "warn,creneau_gateway::queue=info".into()),
+    ]
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
@@ -39,7 +55,7 @@ fn free_port() -> anyhow::Result<u16> {
 impl Services {
     /// Starts the five services on `database` (already migrated), logs to
     /// `logs/`, and waits until every one of them is ready.
-    pub async fn start(database: &str, out: &Path) -> anyhow::Result<Self> {
+    pub async fn start(database: &str, out: &Path, queue: bool) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding this executable")?;
         let logs = out.join("logs");
         std::fs::create_dir_all(&logs)?;
@@ -58,7 +74,7 @@ impl Services {
                 ("CRENEAU__SERVER__PORT", ports[service].to_string()),
                 ("CRENEAU__TELEMETRY__LOG_FILTER", "warn".into()),
             ];
-            if service != "gateway" {
+            if service != "gateway" || queue {
                 env.push(("CRENEAU__DATABASE__URL", database.into()));
             }
             match service {
@@ -75,6 +91,9 @@ impl Services {
                     env.push(("CRENEAU__CENTRE_DIRECTORY__SLOT_INVENTORY_URL", url("slot-inventory")))
                 }
                 _ => {
+                    if queue {
+                        env.extend(room_env());
+                    }
                     env.push(("CRENEAU__GATEWAY__ELIGIBILITY_URL", url("eligibility")));
                     env.push(("CRENEAU__GATEWAY__CENTRE_DIRECTORY_URL", url("centre-directory")));
                     env.push(("CRENEAU__GATEWAY__SLOT_INVENTORY_URL", url("slot-inventory")));

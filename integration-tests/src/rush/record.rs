@@ -14,10 +14,16 @@ pub enum Endpoint {
     Hold,
     Book,
     Cancel,
+    /// The challenge and the join: the waiting room's door.
+    QueueJoin,
+    /// Asking where one stands: answered from memory.
+    QueueStatus,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 7] = [
+    pub const ALL: [Endpoint; 9] = [
+        Endpoint::QueueJoin,
+        Endpoint::QueueStatus,
         Endpoint::Eligibility,
         Endpoint::Search,
         Endpoint::Centre,
@@ -36,6 +42,8 @@ impl Endpoint {
             Endpoint::Hold => "POST /api/v1/holds",
             Endpoint::Book => "POST /api/v1/bookings",
             Endpoint::Cancel => "DELETE /api/v1/bookings/{ref}",
+            Endpoint::QueueJoin => "POST /api/v1/queue",
+            Endpoint::QueueStatus => "GET /api/v1/queue/status",
         }
     }
 }
@@ -70,7 +78,11 @@ impl Outcome {
 }
 
 /// Problem types a 4xx may carry, named once so samples stay small.
-const PROBLEMS: [&str; 10] = [
+const PROBLEMS: [&str; 14] = [
+    "queue-required",
+    "ticket-expired",
+    "proof-of-work",
+    "too-many-requests",
     "slot-full",
     "hold-expired",
     "no-second-dose-slot",
@@ -115,10 +127,22 @@ pub enum Fate {
     GaveUpWaiting,
     /// Patience ran out on errors and timeouts: no answer at all.
     NoAnswer,
+    /// Told by the waiting room that their département sold out.
+    SoldOutInQueue,
+    /// Left the waiting room before their turn.
+    LeftQueue,
 }
 
 impl Fate {
-    pub const ALL: [Fate; 5] = [Fate::Booked, Fate::NoSlotLeft, Fate::GaveUpRaces, Fate::GaveUpWaiting, Fate::NoAnswer];
+    pub const ALL: [Fate; 7] = [
+        Fate::Booked,
+        Fate::NoSlotLeft,
+        Fate::SoldOutInQueue,
+        Fate::GaveUpRaces,
+        Fate::GaveUpWaiting,
+        Fate::LeftQueue,
+        Fate::NoAnswer,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -127,12 +151,14 @@ impl Fate {
             Fate::GaveUpRaces => "gave up (lost races)",
             Fate::GaveUpWaiting => "gave up (waited too long)",
             Fate::NoAnswer => "no answer (errors, timeouts)",
+            Fate::SoldOutInQueue => "told sold out while waiting",
+            Fate::LeftQueue => "left the waiting room",
         }
     }
 
     /// Booked, or told plainly there is nothing left.
     pub fn is_definite(self) -> bool {
-        matches!(self, Fate::Booked | Fate::NoSlotLeft)
+        matches!(self, Fate::Booked | Fate::NoSlotLeft | Fate::SoldOutInQueue)
     }
 }
 
@@ -159,6 +185,22 @@ pub struct CitizenRecord {
     pub cancelled: bool,
     /// A cancellation was sent but its answer never came.
     pub cancel_unanswered: bool,
+    /// Their time in the waiting room, when it was on.
+    pub queue: Option<Queued>,
+}
+
+/// A citizen's time in the waiting room, ms since the run started.
+#[derive(Debug, Clone, Default)]
+pub struct Queued {
+    pub department: &'static str,
+    /// When the join was answered.
+    pub joined_ms: u32,
+    pub admitted_ms: Option<u32>,
+    pub sold_out_ms: Option<u32>,
+    /// The last status that said "waiting".
+    pub last_waiting_ms: Option<u32>,
+    /// (when, estimated seconds left) as each status said.
+    pub estimates: Vec<(u32, u32)>,
 }
 
 /// Counters read by the progress line while the run goes on.

@@ -44,6 +44,8 @@ pub struct Report {
     pub probes: BTreeMap<&'static str, ProbeCounts>,
     /// Every event told to its citizen, once (fresh platforms only).
     pub delivery: Option<Delivery>,
+    /// The waiting room, when the crowd went through it.
+    pub room: Option<super::waiting::Room>,
     pub series: Vec<Second>,
 }
 
@@ -106,6 +108,34 @@ impl Report {
 
     pub fn liveness_failures(&self) -> u64 {
         self.probes.values().map(|p| p.liveness_failures).sum()
+    }
+
+    fn print_room(&self) {
+        let Some(r) = &self.room else { return };
+        let f = |v: Option<f64>, scale: f64| v.map_or("—".into(), |v| format!("{:.2}", v * scale));
+        println!();
+        println!("  Waiting room");
+        println!(
+            "    joined {} · admitted {} · told sold out {} · left {} · peak waiting {} · peak admissions {:.0}/s",
+            r.joined, r.admitted, r.told_sold_out, r.left, r.peak_waiting, r.peak_admissions_per_s
+        );
+        println!(
+            "    wait p50 {:.1} s, p90 {:.1} s, max {:.1} s · Kendall τ {} ({} within départements) · ETA error p50 {} %, p90 {} %",
+            r.wait_p50_s,
+            r.wait_p90_s,
+            r.wait_max_s,
+            f(r.kendall_tau, 1.0),
+            f(r.kendall_tau_within_departements, 1.0),
+            f(r.eta_error_p50, 100.0),
+            f(r.eta_error_p90, 100.0)
+        );
+        let without: Vec<String> = r.admitted_without_booking.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        println!(
+            "    admitted without a booking: {} · waiters told late of a sell-out: {} (told p99 {} s after)",
+            if without.is_empty() { "none".into() } else { without.join(", ") },
+            r.told_late,
+            f(r.told_after_p99_s, 1.0)
+        );
     }
 
     fn print_faults(&self) {
@@ -206,6 +236,7 @@ impl Report {
                 base.pgbench_tps, base.clients, base.pgbench_p50_ms, base.pgbench_p99_ms, base.ratio
             );
         }
+        self.print_room();
         println!();
         println!(
             "  {:<32} {:>8} {:>9} {:>9} {:>9} {:>9}  answers",

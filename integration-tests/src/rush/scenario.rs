@@ -46,6 +46,16 @@ pub struct Scenario {
     /// crowd of browsers would hold open through a load balancer.
     pub connections: usize,
     pub seed: u64,
+    /// The crowd goes through the waiting room: join, wait, then the funnel.
+    pub queue: bool,
+    /// How long a citizen waits in the room at most.
+    #[serde(with = "secs")]
+    pub queue_patience: Duration,
+    /// Share of waiters who leave early, at a random moment.
+    pub abandon_share: f64,
+    /// How long an admitted citizen keeps trying to book.
+    #[serde(with = "secs")]
+    pub admitted_patience: Duration,
 }
 
 impl Scenario {
@@ -65,6 +75,10 @@ impl Scenario {
                 request_timeout: Duration::from_secs(10),
                 connections: 1_024,
                 seed: 2021,
+                queue: true,
+                queue_patience: Duration::from_secs(1_800),
+                abandon_share: 0.1,
+                admitted_patience: Duration::from_secs(180),
             },
             Preset::LaunchDay => Self {
                 preset,
@@ -80,6 +94,10 @@ impl Scenario {
                 request_timeout: Duration::from_secs(15),
                 connections: 4_096,
                 seed: 2021,
+                queue: true,
+                queue_patience: Duration::from_secs(1_800),
+                abandon_share: 0.1,
+                admitted_patience: Duration::from_secs(180),
             },
         }
     }

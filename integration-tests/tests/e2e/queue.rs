@@ -22,7 +22,7 @@ use crate::helpers::{TestPlatform, booking_body, spawn_platform_with};
 fn room(keys: &str) -> QueueSettings {
     QueueSettings {
         enabled: true,
-        keys: keys.to_owned(),
+        keys: keys.into(),
         rate_floor: 2.0,
         rate_ceiling: 2.0,
         margin: 0.0,

@@ -63,7 +63,7 @@ enum Command {
     /// Apply (or roll back) database migrations, then exit.
     Migrate {
         /// Only this service's migrations (default: all).
-        #[arg(long, value_parser = ["eligibility", "centre-directory", "slot-inventory", "notification"])]
+        #[arg(long, value_parser = ["eligibility", "centre-directory", "slot-inventory", "notification", "gateway"])]
         service: Option<String>,
         #[arg(long, env = "CRENEAU__DATABASE__URL", hide_env_values = true, conflicts_with = "data_dir")]
         database_url: Option<String>,

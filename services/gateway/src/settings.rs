@@ -3,6 +3,7 @@ use std::time::Duration;
 use creneau_kit::client::GrpcChannel;
 use creneau_kit::entrypoint::ServiceSettings;
 use creneau_kit::{DatabaseSettings, ServerSettings, TelemetrySettings};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::queue::admission::Limits;
@@ -32,7 +33,7 @@ pub struct QueueSettings {
     pub enabled: bool,
     /// `key-id:base64,…` (32 bytes or more each): the first seals tickets,
     /// passes and challenges, every one listed opens them (rotation).
-    pub keys: String,
+    pub keys: SecretString,
     pub pass_minutes: u32,
     pub ticket_hours: u32,
     /// Admissions a second: never fewer, never more, whatever the loop finds.
@@ -47,6 +48,9 @@ pub struct QueueSettings {
     /// Admitted beyond a département's places, as a share, for those who
     /// leave without booking.
     pub margin: f64,
+    /// A pass not seen to book within this long is taken as abandoned, and
+    /// its place offered to the next in line.
+    pub abandon_after_s: u32,
     /// Proof-of-work bits: the floor while joins come at most at
     /// `comfortable_joins_per_s`, one more per doubling, up to the ceiling.
     pub difficulty_floor: u8,
@@ -60,7 +64,7 @@ impl Default for QueueSettings {
     fn default() -> Self {
         Self {
             enabled: false,
-            keys: String::new(),
+            keys: SecretString::default(),
             pass_minutes: 10,
             ticket_hours: 6,
             rate_floor: 2.0,
@@ -69,6 +73,7 @@ impl Default for QueueSettings {
             max_in_flight: 400,
             max_passes: 20_000,
             margin: 0.2,
+            abandon_after_s: 240,
             difficulty_floor: 12,
             difficulty_ceiling: 22,
             comfortable_joins_per_s: 200.0,
@@ -79,7 +84,7 @@ impl Default for QueueSettings {
 
 impl QueueSettings {
     fn parse(&self) -> Result<QueueConfig, String> {
-        let keys = Keyring::parse(&self.keys).map_err(|e| format!("queue.keys: {e}"))?;
+        let keys = Keyring::parse(self.keys.expose_secret()).map_err(|e| format!("queue.keys: {e}"))?;
         let finite =
             [self.rate_floor, self.rate_ceiling, self.target_latency_ms, self.margin, self.comfortable_joins_per_s];
         if finite.iter().any(|v| !v.is_finite() || *v < 0.0) {
@@ -106,6 +111,7 @@ impl QueueSettings {
             },
             max_passes: self.max_passes,
             margin: self.margin,
+            abandon_after_s: i64::from(self.abandon_after_s.max(1)),
             difficulty: Difficulty {
                 floor: self.difficulty_floor,
                 ceiling: self.difficulty_ceiling,

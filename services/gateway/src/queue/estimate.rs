@@ -1,5 +1,5 @@
 //! Estimates that hold. The pace is the measured admission rate, smoothed
-//! over half a minute; a waiting citizen's estimate is the people ahead
+//! over half a minute, counted only while someone could go in; a waiting citizen's estimate is the people ahead
 //! over the pace. What they were last shown travels in their ticket, so
 //! that the next answer, on any replica, shows a position that never goes
 //! up and a wait that moves from the last one (less the time elapsed)
@@ -30,6 +30,12 @@ impl Pace {
             let weight = 1.0 - (-dt / SMOOTHING_S).exp();
             self.per_s = Some(self.per_s.map_or(instant, |r| r + weight * (instant - r)));
         }
+        self.last = Some((now_ms, admitted));
+    }
+
+    /// A tick in which nobody could be admitted (the line empty, or every
+    /// line full): it says nothing of the pace, and is left out.
+    pub fn idle(&mut self, now_ms: i64, admitted: u64) {
         self.last = Some((now_ms, admitted));
     }
 
@@ -82,6 +88,13 @@ mod tests {
         // One second without admissions barely moves it.
         pace.observe(121_000, 6_000);
         assert!(pace.per_s().unwrap() > 45.0);
+        // A minute before the opening, with nobody admissible, is not a slow pace.
+        let mut opening = Pace::default();
+        for s in 0..=60 {
+            opening.idle(s * 1000, 0);
+        }
+        opening.observe(61_000, 100);
+        assert_eq!(opening.per_s(), Some(100.0));
     }
 
     #[test]

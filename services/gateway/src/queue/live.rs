@@ -39,6 +39,9 @@ pub struct QueueConfig {
     /// Passes out (given, not yet seen to book) at most, all départements.
     pub max_passes: u32,
     pub margin: f64,
+    /// A pass not seen to book within this long is taken as abandoned: its
+    /// place goes back to the line.
+    pub abandon_after_s: i64,
     pub difficulty: Difficulty,
     /// Joins a minute from one address; 0: no limit.
     pub joins_per_ip_per_minute: u32,
@@ -289,12 +292,13 @@ impl Room {
     }
 }
 
-/// When a waiting citizen should ask again: soon when their turn is near,
-/// rarely when it is far, so that polling costs the room little.
+/// When a waiting citizen should ask again: every second when their turn
+/// is near (they go in without delay), rarely when it is far, so that
+/// polling costs the room little.
 fn refresh_after(wait_s: Option<u64>) -> u64 {
     match wait_s {
         None => 5,
-        Some(w) => (w / 4).clamp(2, 60),
+        Some(w) => (w / 4).clamp(1, 30),
     }
 }
 
@@ -405,7 +409,7 @@ impl Leading {
                 line.next_publication_ms = next;
             }
         }
-        let abandoned_before = now_s - config.pass_ttl_ms / 1000;
+        let abandoned_before = now_s - config.abandon_after_s;
         for line in self.board.departments.values_mut() {
             line.out.retain(|(s, _)| *s > abandoned_before);
         }
@@ -429,7 +433,13 @@ impl Leading {
             // Nobody to admit: no credit saved for a burst later.
             self.carry = 0.0;
         }
-        self.pace.observe(now_ms, self.board.admitted);
+        let open_waiting =
+            self.waiting.values().any(|d| self.board.departments.get(d).is_some_and(|l| !l.held && l.places_left > 0));
+        if admitted > 0 || open_waiting {
+            self.pace.observe(now_ms, self.board.admitted);
+        } else {
+            self.pace.idle(now_ms, self.board.admitted);
+        }
         let joined_now = self.board.joined.saturating_sub(self.last_joined) as f64 / dt.max(0.001);
         self.last_joined = self.board.joined;
         self.joins_per_s += (1.0 - (-dt / 10.0f64).exp()) * (joined_now - self.joins_per_s);

@@ -34,6 +34,11 @@ pub fn last_key_of(ms: i64) -> u64 {
     key(ms, u32::MAX)
 }
 
+/// A département without places whose next publication is this close
+/// keeps its line: those who came early wait for the opening instead of
+/// being sent away.
+pub const PRE_QUEUE_MS: i64 = 3_600_000;
+
 /// One département's line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
@@ -103,6 +108,13 @@ pub struct Board {
     pub difficulty: u8,
 }
 
+impl Board {
+    /// Places are to be published in `line` within the pre-queue horizon.
+    pub fn opening_soon(&self, line: &Line) -> bool {
+        line.next_publication_ms.is_some_and(|t| t - self.at_ms <= PRE_QUEUE_MS)
+    }
+}
+
 /// The board with what answering a status needs precomputed: how many
 /// wait in open lines, cumulated by second of joining.
 #[derive(Debug, Clone, Default)]
@@ -151,12 +163,12 @@ impl Published {
         let Some(line) = self.board.departments.get(&ticket.department) else {
             return Standing::SoldOut { next_publication_ms: None };
         };
-        if line.places_left == 0 {
+        if line.places_left == 0 && !self.board.opening_soon(line) {
             Standing::SoldOut { next_publication_ms: line.next_publication_ms }
-        } else if ticket.order <= line.admitted_through {
+        } else if ticket.order <= line.admitted_through && line.places_left > 0 {
             Standing::Admitted
         } else {
-            let ahead = if line.held {
+            let ahead = if line.held || line.places_left == 0 {
                 // Behind its own line only, which moves as passes are used.
                 let second = second_of(ticket.order);
                 line.waiting.iter().filter(|(s, _)| *s < second).map(|(_, n)| u64::from(*n)).sum()
@@ -343,6 +355,12 @@ mod tests {
         assert_eq!(p.standing(&ticket("a", 9)), sold_out);
         assert_eq!(p.standing(&ticket("z", 1)), Standing::SoldOut { next_publication_ms: None });
         assert_eq!(Published::default().standing(&ticket("a", 1)), Standing::Unknown);
+        // Places published within the hour: the line waits for them.
+        let mut soon = b.clone();
+        soon.departments.get_mut("a").unwrap().next_publication_ms = Some(b.at_ms + PRE_QUEUE_MS);
+        let p = published(&soon, &waiting);
+        assert_eq!(p.standing(&ticket("a", 9)), Standing::Waiting { ahead: 2, places_left: 0 });
+        assert_eq!(p.standing(&ticket("a", 3)), Standing::Waiting { ahead: 2, places_left: 0 });
     }
 
     #[test]

@@ -155,7 +155,7 @@ pub async fn overview(
             department: department.clone(),
             places_left: line.places_left,
             waiting: line.waiting.iter().map(|(_, n)| u64::from(*n)).sum(),
-            sold_out: line.places_left == 0,
+            sold_out: line.places_left == 0 && !board.opening_soon(line),
             next_publication: line.next_publication_ms.and_then(rfc3339),
         })
         .collect();
